@@ -1,0 +1,122 @@
+/**
+ * Wires one bank from its parts: the core, the channel, the link and the event log between
+ * them, and the fault queue. src/main.ts, the tests and the simulator all build through here.
+ */
+import { join } from 'node:path';
+import { createCoreBanking } from './core/core-banking.ts';
+import { createChannel } from './channel/channel.ts';
+import type { Clock } from './lib/clock.ts';
+import type { RandomSource } from './lib/ids.ts';
+import { FULL_PROTOCOL, type Protocol } from './lib/protocol.ts';
+import { openDatabase, type Synchronous } from './lib/sqlite.ts';
+import { createEventLog } from './net/event-log.ts';
+import { FaultQueue } from './net/faults.ts';
+import { createLink } from './net/link.ts';
+
+export type BankSettings = {
+  cutoffMs: number;
+  responseTimeoutMs: number;
+  maxAmountWon: number;
+  /** How far ahead of the core's clock a request time may be. */
+  allowedSkewMs: number;
+  /** Added to the cutoff before querying when the fence (S6) is off, and before pruning. */
+  cutoffMarginMs: number;
+  queryTimeoutMs: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  linkLatencyMs: number;
+};
+
+export const DEFAULT_SETTINGS: BankSettings = {
+  cutoffMs: 60_000,
+  responseTimeoutMs: 3_000,
+  maxAmountWon: 1_000_000_000,
+  allowedSkewMs: 5_000,
+  cutoffMarginMs: 5_000,
+  queryTimeoutMs: 3_000,
+  backoffBaseMs: 1_000,
+  backoffMaxMs: 30_000,
+  linkLatencyMs: 0,
+};
+
+export type BankDeps = {
+  dataDir: string;
+  /** Each side reads its own clock; the pipes run on the channel's. */
+  coreClock: Clock;
+  channelClock: Clock;
+  random: RandomSource;
+  protocol?: Protocol;
+  settings?: Partial<BankSettings>;
+  synchronous?: Synchronous;
+};
+
+export type Side = 'channel' | 'core';
+
+export function createBank(deps: BankDeps) {
+  const settings = { ...DEFAULT_SETTINGS, ...deps.settings };
+  const protocol = deps.protocol ?? FULL_PROTOCOL;
+  const faults = new FaultQueue();
+  const clock = deps.channelClock;
+  const logDb = openDatabase(join(deps.dataDir, 'log.db'), 'log', deps.synchronous);
+  const log = createEventLog(logDb, clock, faults);
+  const link = createLink({ clock, faults, latencyMs: settings.linkLatencyMs });
+  const core = createCoreBanking({
+    dbPath: join(deps.dataDir, 'core.db'),
+    clock: deps.coreClock,
+    link,
+    log,
+    rules: {
+      cutoffMs: settings.cutoffMs,
+      allowedSkewMs: settings.allowedSkewMs,
+      enforceCutoff: protocol.S5,
+      fence: protocol.S6,
+      pruneIntervalMs: settings.cutoffMs,
+    },
+    pruneMarginMs: settings.cutoffMarginMs,
+    synchronous: deps.synchronous,
+  });
+  const channel = createChannel({
+    dbPath: join(deps.dataDir, 'channel.db'),
+    clock,
+    random: deps.random,
+    link,
+    log,
+    protocol,
+    timing: {
+      responseTimeoutMs: settings.responseTimeoutMs,
+      queryTimeoutMs: settings.queryTimeoutMs,
+      backoffBaseMs: settings.backoffBaseMs,
+      backoffMaxMs: settings.backoffMaxMs,
+      cutoffMs: settings.cutoffMs,
+      cutoffMarginMs: settings.cutoffMarginMs,
+    },
+    synchronous: deps.synchronous,
+  });
+
+  return {
+    settings,
+    protocol,
+    faults,
+    link,
+    log,
+    core,
+    channel,
+    start(): void {
+      core.start();
+      channel.start();
+    },
+    /** A process crash of one side that keeps its disk: stop, close, reopen, restore. */
+    restart(side: Side): void {
+      const s = side === 'core' ? core : channel;
+      s.stop();
+      s.start();
+    },
+    close(): void {
+      channel.stop();
+      core.stop();
+      logDb.close();
+    },
+  };
+}
+
+export type Bank = ReturnType<typeof createBank>;

@@ -1,0 +1,268 @@
+/**
+ * The channel (transfer server): customers and tokens, transfer requests as the customer
+ * sees them, and an exact copy of every account's history fed by the core's event log.
+ * It talks to the core only through the link and the log.
+ */
+import { createHash } from 'node:crypto';
+import type { Clock, TimerHandle } from '../lib/clock.ts';
+import { assert } from '../lib/assert.ts';
+import { randomId, randomToken, type RandomSource } from '../lib/ids.ts';
+import type { Protocol } from '../lib/protocol.ts';
+import { openDatabase, type Synchronous } from '../lib/sqlite.ts';
+import type { EventLogReader } from '../net/event-log.ts';
+import type { Link } from '../net/link.ts';
+import type { LinkResponse, Posting } from '../net/messages.ts';
+import type { TransferInput, TransferPolicy, TransferState } from '../machines/transfer.ts';
+import { createChannelStore, type ChannelAccount, type ChannelStore, type Customer, type HistoryRow, type JournalRow, type TransferRow } from './channel-store.ts';
+import { createLogConsumer } from './log-consumer.ts';
+import { createTransferActors, type TransferActors } from './transfer-actors.ts';
+
+export type ChannelTiming = {
+  responseTimeoutMs: number;
+  queryTimeoutMs: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  cutoffMs: number;
+  /** Added to the cutoff before the first query when the fence (S6) is off: the talk's rule. */
+  cutoffMarginMs: number;
+};
+
+export type ChannelDeps = {
+  dbPath: string;
+  clock: Clock;
+  random: RandomSource;
+  link: Link;
+  log: EventLogReader;
+  protocol: Protocol;
+  timing: ChannelTiming;
+  synchronous?: Synchronous;
+};
+
+export type TransferView = Omit<TransferRow, 'snapshot' | 'idempotencyKey' | 'bodyHash'> & { journal: JournalRow[] };
+
+export type TransferRequest = {
+  customerId: number;
+  fromAccountId: number;
+  toAccountId: number;
+  amountWon: number;
+  memo: string | null;
+  idempotencyKey: string | null;
+};
+
+export type RequestOutcome =
+  | { kind: 'created'; transfer: TransferView }
+  | { kind: 'replayed'; transfer: TransferView }
+  | { kind: 'key-reused'; transferId: string }
+  | { kind: 'in-flight'; inFlightTransferId: string };
+
+export type TransitionListener = (transferId: string, step: { at: number; event: string; from: TransferState; to: TransferState }) => void;
+
+export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
+
+function bodyHashOf(r: TransferRequest): string {
+  const canonical = JSON.stringify([r.fromAccountId, r.toAccountId, r.amountWon, r.memo]);
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+function isUniqueViolation(error: unknown, index: string): boolean {
+  return error instanceof Error && 'code' in error && String(error.code).startsWith('SQLITE_CONSTRAINT') && error.message.includes(index);
+}
+
+export function createChannel(deps: ChannelDeps) {
+  let store: ChannelStore | null = null;
+  let actors: TransferActors | null = null;
+  let consumer: ReturnType<typeof createLogConsumer> | null = null;
+  const waiters = new Map<string, Set<() => void>>();
+  const transitionListeners = new Set<TransitionListener>();
+
+  const live = (): ChannelStore => {
+    assert(store !== null, 'the channel is not running');
+    return store;
+  };
+
+  function notifySettled(id: string): void {
+    const set = waiters.get(id);
+    waiters.delete(id);
+    set?.forEach((wake) => wake());
+  }
+
+  function policyFor(requestedAt: number): TransferPolicy {
+    const { protocol: p, timing: t } = deps;
+    // Without the fence, "never seen" is only final once the cutoff has passed (S5).
+    const waitForCutoff = !p.S6 && p.S5;
+    return {
+      responseTimeoutMs: t.responseTimeoutMs,
+      queryTimeoutMs: t.queryTimeoutMs,
+      backoffBaseMs: t.backoffBaseMs,
+      backoffMaxMs: t.backoffMaxMs,
+      queryNotBeforeAt: waitForCutoff ? requestedAt + t.cutoffMs + t.cutoffMarginMs : requestedAt,
+      queryAfterTimeout: p.S4,
+    };
+  }
+
+  function onLinkResponse(message: LinkResponse): void {
+    if (actors === null) return;
+    const at = deps.clock.now();
+    switch (message.type) {
+      case 'execute-answer': {
+        const d = message.decision;
+        actors.send(
+          message.requestId,
+          d.kind === 'executed'
+            ? { type: 'EXECUTED', at, via: 'response', posting: d.postings.from }
+            : { type: 'REJECTED', at, via: 'response', reason: d.reason },
+        );
+        return;
+      }
+      case 'query-answer': {
+        const a = message.answer;
+        if (a.kind === 'executed') actors.send(message.requestId, { type: 'EXECUTED', at, via: 'query', posting: a.postings.from });
+        else if (a.kind === 'rejected') actors.send(message.requestId, { type: 'REJECTED', at, via: 'query', reason: a.reason });
+        else actors.send(message.requestId, { type: 'NOT_FOUND', at });
+        return;
+      }
+      case 'postings':
+        return; // gap repair answers: see the history-sync issue
+    }
+  }
+
+  function view(row: TransferRow): TransferView {
+    const { snapshot: _s, idempotencyKey: _k, bodyHash: _b, ...rest } = row;
+    return { ...rest, journal: live().journalOf(row.id) };
+  }
+
+  function onGap(_posting: Posting): void {
+    // A posting past a hole is not applied: the customer never sees a hole. Repair comes
+    // with the history-sync work (S8); until then the row waits for the log to redeliver.
+  }
+
+  return {
+    start(): void {
+      assert(store === null, 'the channel is already running');
+      const st = createChannelStore(openDatabase(deps.dbPath, 'channel', deps.synchronous));
+      store = st;
+      actors = createTransferActors({
+        store: st,
+        clock: deps.clock,
+        link: deps.link,
+        storeBeforeSend: deps.protocol.S3,
+        onSettled: notifySettled,
+        onTransition: (id, step) => transitionListeners.forEach((l) => l(id, step)),
+        onApplyGap: onGap,
+      });
+      deps.link.onResponse(onLinkResponse);
+      for (const row of st.unfinishedTransfers()) actors.restore(row.id, row.snapshot);
+      const a = actors;
+      consumer = createLogConsumer({ store: st, log: deps.log, clock: deps.clock, deliver: (id, e) => void a.send(id, e), onGap });
+      consumer.start();
+    },
+    /** A crash that keeps the disk: actors stop where they are, nothing more is committed. */
+    stop(): void {
+      if (store === null) return;
+      deps.link.onResponse(null);
+      consumer?.stop();
+      actors?.stopAll();
+      store.db.close();
+      store = null;
+      actors = null;
+      consumer = null;
+      // Whoever waited for an outcome gets the transfer as it stands.
+      for (const id of [...waiters.keys()]) notifySettled(id);
+    },
+    get running(): boolean {
+      return store !== null;
+    },
+
+    createCustomer(name: string): { customer: Customer; token: string } {
+      const st = live();
+      const token = randomToken(deps.random);
+      const customer = st.db.transaction(() => {
+        const id = st.createCustomer(name, deps.clock.now());
+        st.addToken(hashToken(token), id);
+        return { id, name };
+      })();
+      return { customer, token };
+    },
+    /** Records that an account the core opened belongs to a customer. */
+    registerAccount(customerId: number, accountId: number): void {
+      const st = live();
+      st.db.transaction(() => {
+        st.ensureAccount(accountId);
+        st.setOwner(accountId, customerId);
+      })();
+    },
+    authenticate: (token: string): Customer | undefined => live().customerByTokenHash(hashToken(token)),
+    customer: (id: number) => live().customer(id),
+    accountsOf: (customerId: number): ChannelAccount[] => live().accountsOf(customerId),
+    account: (id: number): ChannelAccount | undefined => live().account(id),
+
+    /** Stores the request (S3), honours its Idempotency-Key (S7), then starts its actor. */
+    requestTransfer(r: TransferRequest): RequestOutcome {
+      const st = live();
+      const bodyHash = bodyHashOf(r);
+      if (r.idempotencyKey !== null) {
+        const prior = st.transferByKey(r.customerId, r.idempotencyKey);
+        if (prior !== undefined) {
+          return prior.bodyHash === bodyHash ? { kind: 'replayed', transfer: view(prior) } : { kind: 'key-reused', transferId: prior.id };
+        }
+      }
+      const id = randomId(deps.random, 'tr');
+      const requestedAt = deps.clock.now();
+      const input: TransferInput = { transferId: id, fromAccountId: r.fromAccountId, toAccountId: r.toAccountId, amountWon: r.amountWon, memo: r.memo, requestedAt, policy: policyFor(requestedAt) };
+      const a = actors!;
+      try {
+        st.db.transaction(() => {
+          st.insertTransfer({ id, customerId: r.customerId, fromAccountId: r.fromAccountId, toAccountId: r.toAccountId, amountWon: r.amountWon, memo: r.memo, requestedAt, snapshot: a.initialSnapshot(input), idempotencyKey: r.idempotencyKey, bodyHash, holdsLock: deps.protocol.S3 ? 1 : 0 });
+          st.appendJournal(id, requestedAt, 'REQUEST', null, 'requested');
+        })();
+      } catch (error) {
+        if (isUniqueViolation(error, 'transfers.from_account_id')) {
+          const inFlight = st.inFlightFrom(r.fromAccountId);
+          assert(inFlight !== undefined, 'a lock violation names an unfinished transfer');
+          return { kind: 'in-flight', inFlightTransferId: inFlight };
+        }
+        throw error;
+      }
+      transitionListeners.forEach((l) => l(id, { at: requestedAt, event: 'REQUEST', from: 'requested', to: 'requested' }));
+      a.begin(id, input);
+      return { kind: 'created', transfer: view(st.transfer(id)!) };
+    },
+    transfer(id: string): TransferView | undefined {
+      const row = live().transfer(id);
+      return row === undefined ? undefined : view(row);
+    },
+    /** Resolves when the transfer settles, or after `waitMs` on the channel's clock, with the transfer as it stands. */
+    waitForSettled(id: string, waitMs: number): Promise<TransferView | undefined> {
+      return new Promise((resolve) => {
+        const done = () => resolve(store === null ? undefined : this.transfer(id));
+        const current = live().transfer(id);
+        if (current === undefined || current.state === 'succeeded' || current.state === 'failed' || waitMs <= 0) return done();
+        let timer: TimerHandle | null = null;
+        const wake = () => {
+          if (timer !== null) deps.clock.clearTimeout(timer);
+          done();
+        };
+        timer = deps.clock.setTimeout(() => {
+          waiters.get(id)?.delete(wake);
+          done();
+        }, waitMs);
+        const set = waiters.get(id) ?? new Set();
+        set.add(wake);
+        waiters.set(id, set);
+      });
+    },
+    pageHistoryBefore: (accountId: number, beforeSeq: number, limit: number): HistoryRow[] => live().pageHistoryBefore(accountId, beforeSeq, limit),
+    onTransition(listener: TransitionListener): () => void {
+      transitionListeners.add(listener);
+      return () => transitionListeners.delete(listener);
+    },
+    /** Read access for invariant checks and tests. */
+    inspect(): ChannelStore {
+      return live();
+    },
+    liveActorCount: () => actors?.liveCount() ?? 0,
+    drainLog: () => consumer?.drain(),
+  };
+}
+
+export type Channel = ReturnType<typeof createChannel>;

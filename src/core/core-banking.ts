@@ -1,0 +1,226 @@
+/**
+ * Core banking (the ledger): one database, one actor deciding every request once.
+ * It answers the link, publishes its outbox to the event log, and can be crashed and
+ * restarted with its disk intact.
+ */
+import { createActor, type Actor } from 'xstate';
+import { coreBankingMachine, type CoreEvent, type CoreRules, type RequestFacts } from '../machines/core-banking.ts';
+import type { Clock } from '../lib/clock.ts';
+import { assert } from '../lib/assert.ts';
+import { openDatabase, type Synchronous } from '../lib/sqlite.ts';
+import type { EventLogWriter } from '../net/event-log.ts';
+import type { Link } from '../net/link.ts';
+import type { Decision, ExecuteRequest, LinkRequest, LinkResponse, LogRecord, Posting } from '../net/messages.ts';
+import { createCoreStore, type CoreStore } from './core-store.ts';
+
+export type CoreBankingDeps = {
+  dbPath: string;
+  clock: Clock;
+  link: Link;
+  log: EventLogWriter;
+  rules: CoreRules;
+  /** How long past the cutoff a rejected decision or tombstone is kept before pruning. */
+  pruneMarginMs: number;
+  synchronous?: Synchronous;
+};
+
+export const MAX_POSTINGS_PER_ANSWER = 500;
+const OUTBOX_BATCH = 1000;
+
+export type DepositInput = { accountId: number; amountWon: number; fromBank: string; fromName: string };
+
+export function createCoreBanking(deps: CoreBankingDeps) {
+  let store: CoreStore | null = null;
+  let actor: Actor<typeof coreBankingMachine> | null = null;
+  // Answers produced while deciding; sent only after the deciding transaction commits.
+  let answers: LinkResponse[] = [];
+
+  const live = (): CoreStore => {
+    assert(store !== null, 'core banking is not running');
+    return store;
+  };
+
+  function requestIdOf(event: CoreEvent): string {
+    return event.type === 'EXECUTE' ? event.request.requestId : event.requestId;
+  }
+
+  function answer(event: CoreEvent, decision: Decision | { kind: 'not-found' }): void {
+    const requestId = requestIdOf(event);
+    if (event.type === 'EXECUTE') {
+      assert(decision.kind !== 'not-found', 'EXECUTE is always decided');
+      answers.push({ type: 'execute-answer', requestId, decision });
+    } else {
+      answers.push({ type: 'query-answer', requestId, answer: decision });
+    }
+  }
+
+  function executeTransfer(request: ExecuteRequest, now: number): Decision {
+    const st = live();
+    const from = st.getAccount(request.fromAccountId);
+    const to = st.getAccount(request.toAccountId);
+    assert(from !== undefined && to !== undefined && from.balanceWon >= request.amountWon, 'guards checked accounts and funds');
+    const common = { memo: request.memo, transferId: request.requestId, occurredAt: now };
+    const out = st.post(from, { ...common, amountWon: -request.amountWon, kind: 'transfer-out', counterparty: to.holderName });
+    const into = st.post(to, { ...common, amountWon: request.amountWon, kind: 'transfer-in', counterparty: from.holderName });
+    const decision: Decision = { kind: 'executed', postings: { from: out, to: into } };
+    st.recordDecision(request.requestId, request.fromAccountId, decision, request.requestedAt, now);
+    st.appendToOutbox({ type: 'posting', posting: out });
+    st.appendToOutbox({ type: 'posting', posting: into });
+    st.appendToOutbox({ type: 'decision', requestId: request.requestId, fromAccountId: from.id, outcome: 'executed', reason: null });
+    return decision;
+  }
+
+  const machine = coreBankingMachine.provide({
+    actions: {
+      answerStoredDecision: ({ event }) => answer(event, event.facts.decision!),
+      reject: ({ event }, { reason }) => {
+        if (event.type === 'EXECUTE') {
+          const r = event.request;
+          live().recordDecision(r.requestId, r.fromAccountId, { kind: 'rejected', reason }, r.requestedAt, event.now);
+          live().appendToOutbox({ type: 'decision', requestId: r.requestId, fromAccountId: r.fromAccountId, outcome: 'rejected', reason });
+        }
+        answer(event, { kind: 'rejected', reason });
+      },
+      execute: ({ event }) => {
+        assert(event.type === 'EXECUTE', 'only EXECUTE executes');
+        answer(event, executeTransfer(event.request, event.now));
+      },
+      answerNotFound: ({ context, event }) => {
+        if (context.fence) live().writeTombstone(requestIdOf(event), event.now);
+        answer(event, { kind: 'not-found' });
+      },
+      pruneExpired: ({ context }) => {
+        // Without the cutoff a tombstone is the only fence left, so nothing may be pruned.
+        if (!context.enforceCutoff) return;
+        live().pruneBefore(deps.clock.now() - context.cutoffMs - deps.pruneMarginMs);
+      },
+    },
+  });
+
+  function factsFor(requestId: string, request: ExecuteRequest | null): RequestFacts {
+    const st = live();
+    const from = request ? st.getAccount(request.fromAccountId) : undefined;
+    return {
+      decision: st.decisionOf(requestId),
+      tombstoned: st.isTombstoned(requestId),
+      fromBalanceWon: request ? (from?.balanceWon ?? null) : 0,
+      toExists: request ? st.getAccount(request.toAccountId) !== undefined : true,
+    };
+  }
+
+  /** Decides one request in one core transaction, then answers and publishes. */
+  function decide(make: () => CoreEvent): void {
+    const st = live();
+    answers = [];
+    st.db.transaction(() => {
+      const event = make();
+      actor!.send(event);
+      assert(answers.length === 1, `the core answers ${event.type} exactly once`);
+    })();
+    const out = answers;
+    answers = [];
+    for (const a of out) deps.link.respond(a);
+    publishOutbox();
+  }
+
+  function onRequest(message: LinkRequest): void {
+    if (store === null) return; // a core that is down loses what reaches it
+    const now = deps.clock.now();
+    switch (message.type) {
+      case 'execute':
+        return decide(() => ({ type: 'EXECUTE', now, request: message.request, facts: factsFor(message.request.requestId, message.request) }));
+      case 'query':
+        return decide(() => ({ type: 'QUERY', now, requestId: message.requestId, facts: factsFor(message.requestId, null) }));
+      case 'postings-after': {
+        const limit = Math.min(Math.max(1, message.limit), MAX_POSTINGS_PER_ANSWER);
+        const account = live().getAccount(message.accountId);
+        deps.link.respond({
+          type: 'postings',
+          accountId: message.accountId,
+          afterSeq: message.afterSeq,
+          postings: live().postingsAfter(message.accountId, message.afterSeq, limit),
+          lastSeq: account?.lastSeq ?? 0,
+        });
+        return;
+      }
+    }
+  }
+
+  /** The relay of the transactional outbox: at-least-once into the event log. */
+  function publishOutbox(): void {
+    const st = live();
+    for (;;) {
+      const batch = st.unpublished(OUTBOX_BATCH);
+      if (batch.length === 0) return;
+      deps.log.publish(batch.map((b) => b.record));
+      st.db.transaction(() => batch.forEach((b) => st.markPublished(b.id)))();
+    }
+  }
+
+  /** Writes one change of the ledger and its log records in one transaction, then publishes. */
+  function commitLedger<T>(write: (st: CoreStore, now: number) => T): T {
+    const st = live();
+    const result = st.db.transaction(() => write(st, deps.clock.now()))();
+    publishOutbox();
+    return result;
+  }
+
+  return {
+    start(): void {
+      assert(store === null, 'core banking is already running');
+      store = createCoreStore(openDatabase(deps.dbPath, 'core', deps.synchronous));
+      actor = createActor(machine, { input: deps.rules, clock: deps.clock });
+      actor.start();
+      deps.link.onRequest(onRequest);
+      publishOutbox(); // what a crash left unpublished
+    },
+    /** A crash that keeps the disk: requests that arrive while stopped are lost. */
+    stop(): void {
+      if (store === null) return;
+      deps.link.onRequest(null);
+      actor?.stop();
+      actor = null;
+      store.db.close();
+      store = null;
+    },
+    get running(): boolean {
+      return store !== null;
+    },
+    openAccount(holderName: string, openingBalanceWon: number): { accountId: number; balanceWon: number } {
+      return commitLedger((st, now) => {
+        const accountId = st.openAccount(holderName, now);
+        st.appendToOutbox({ type: 'account-opened', accountId, holderName, openedAt: now });
+        if (openingBalanceWon > 0) {
+          const account = st.getAccount(accountId)!;
+          const p = st.post(account, { amountWon: openingBalanceWon, kind: 'opening', counterparty: null, memo: null, transferId: null, occurredAt: now });
+          st.appendToOutbox({ type: 'posting', posting: p });
+        }
+        return { accountId, balanceWon: openingBalanceWon };
+      });
+    },
+    /** Money in from another bank. */
+    deposit(input: DepositInput): Posting | 'unknown-account' {
+      return commitLedger((st, now) => {
+        const account = st.getAccount(input.accountId);
+        if (account === undefined) return 'unknown-account' as const;
+        const p = st.post(account, {
+          amountWon: input.amountWon,
+          kind: 'deposit',
+          counterparty: `${input.fromName} (${input.fromBank})`,
+          memo: null,
+          transferId: null,
+          occurredAt: now,
+        });
+        const record: LogRecord = { type: 'posting', posting: p };
+        st.appendToOutbox(record);
+        return p;
+      });
+    },
+    /** Read access for invariant checks and tests; never used by the channel. */
+    inspect(): CoreStore {
+      return live();
+    },
+  };
+}
+
+export type CoreBanking = ReturnType<typeof createCoreBanking>;

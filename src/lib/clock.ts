@@ -1,0 +1,103 @@
+/**
+ * Injected time: every side of the bank reads `now()` and arms timers through a Clock,
+ * so tests and the simulator can run the same code on virtual time, with skew per side.
+ */
+export type TimerHandle = { readonly id: number };
+
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, delayMs: number): TimerHandle;
+  clearTimeout(handle: TimerHandle): void;
+}
+
+/** Wall-clock time and Node's timers; the only clock src/main.ts wires. */
+export function createSystemClock(): Clock {
+  const live = new Map<number, NodeJS.Timeout>();
+  let nextId = 1;
+  return {
+    now: () => Date.now(),
+    setTimeout(fn, delayMs) {
+      const id = nextId++;
+      const t = setTimeout(() => {
+        live.delete(id);
+        fn();
+      }, Math.max(0, delayMs));
+      live.set(id, t);
+      return { id };
+    },
+    clearTimeout(handle) {
+      const t = live.get(handle.id);
+      if (t !== undefined) clearTimeout(t);
+      live.delete(handle.id);
+    },
+  };
+}
+
+type Timer = { id: number; dueAt: number; fn: () => void };
+
+/**
+ * Virtual time: timers fire only when `advance` moves time past them, in due order,
+ * ties broken by arming order, so a run replays exactly.
+ */
+export class VirtualTime {
+  private current: number;
+  private nextId = 1;
+  private timers: Timer[] = [];
+
+  constructor(startMs = Date.UTC(2026, 0, 1)) {
+    this.current = startMs;
+  }
+
+  now(): number {
+    return this.current;
+  }
+
+  /** A clock that reads this time shifted by `skewMs` (positive: ahead). Timers are shared. */
+  clock(skewMs = 0): Clock {
+    return {
+      now: () => this.current + skewMs,
+      setTimeout: (fn, delayMs) => this.schedule(fn, delayMs),
+      clearTimeout: (handle) => this.cancel(handle),
+    };
+  }
+
+  schedule(fn: () => void, delayMs: number): TimerHandle {
+    const timer = { id: this.nextId++, dueAt: this.current + Math.max(0, delayMs), fn };
+    // Keep the queue sorted by (dueAt, id): insertion after every timer due no later.
+    let i = this.timers.length;
+    while (i > 0 && this.timers[i - 1]!.dueAt > timer.dueAt) i--;
+    this.timers.splice(i, 0, timer);
+    return { id: timer.id };
+  }
+
+  cancel(handle: TimerHandle): void {
+    const i = this.timers.findIndex((t) => t.id === handle.id);
+    if (i >= 0) this.timers.splice(i, 1);
+  }
+
+  pending(): number {
+    return this.timers.length;
+  }
+
+  nextDueAt(): number | undefined {
+    return this.timers[0]?.dueAt;
+  }
+
+  /** Moves time forward by `ms`, firing every timer due on the way (including ones armed meanwhile). */
+  advance(ms: number): void {
+    const target = this.current + Math.max(0, ms);
+    for (;;) {
+      const next = this.timers[0];
+      if (next === undefined || next.dueAt > target) break;
+      this.timers.shift();
+      this.current = Math.max(this.current, next.dueAt);
+      next.fn();
+    }
+    this.current = target;
+  }
+
+  /** Fires everything due now, without moving time. */
+  runDue(): void {
+    this.advance(0);
+  }
+}

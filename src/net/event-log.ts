@@ -1,0 +1,75 @@
+/**
+ * The event log (the talk's Kafka topic): append-only, totally ordered, offset-addressed,
+ * at-least-once. Producers publish through faults; consumers read from an offset they own.
+ */
+import type { Clock } from '../lib/clock.ts';
+import type { Db } from '../lib/sqlite.ts';
+import type { FaultQueue } from './faults.ts';
+import { logKey, type LogRecord } from './messages.ts';
+
+export type LogEntry = { offset: number; record: LogRecord };
+
+/** Kafka's consumer view: fetch from an offset, learn that there is more. */
+export interface EventLogReader {
+  read(fromOffset: number, maxRecords: number): LogEntry[];
+  endOffset(): number;
+  /** Called (later, through the clock) after records are appended. Returns an unsubscribe. */
+  subscribe(listener: () => void): () => void;
+}
+
+/** Kafka's producer view: publish records, each keyed by account. */
+export interface EventLogWriter {
+  publish(records: LogRecord[]): void;
+}
+
+export type EventLog = EventLogReader & EventLogWriter;
+
+export function createEventLog(db: Db, clock: Clock, faults: FaultQueue): EventLog {
+  const insert = db.prepare('INSERT INTO records (key, record, appended_at) VALUES (?, ?, ?)');
+  const readFrom = db.prepare('SELECT log_offset AS offset, record FROM records WHERE log_offset >= ? ORDER BY log_offset LIMIT ?');
+  const maxOffset = db.prepare('SELECT COALESCE(MAX(log_offset), 0) FROM records').pluck();
+  const listeners = new Set<() => void>();
+  let notifyArmed = false;
+
+  function notify(): void {
+    if (notifyArmed) return;
+    notifyArmed = true;
+    clock.setTimeout(() => {
+      notifyArmed = false;
+      for (const l of [...listeners]) l();
+    }, 0);
+  }
+
+  const append = db.transaction((records: LogRecord[]) => {
+    const at = clock.now();
+    for (const r of records) insert.run(logKey(r), JSON.stringify(r), at);
+  });
+
+  function land(records: LogRecord[]): void {
+    append(records);
+    notify();
+  }
+
+  return {
+    publish(records) {
+      const now: LogRecord[] = [];
+      for (const record of records) {
+        const fate = faults.next('log');
+        if (fate.action === 'drop') continue;
+        if (fate.action === 'delay') clock.setTimeout(() => land([record]), fate.delayMs);
+        else if (fate.action === 'duplicate') now.push(record, record);
+        else now.push(record);
+      }
+      if (now.length > 0) land(now);
+    },
+    read(fromOffset, maxRecords) {
+      const rows = readFrom.all(fromOffset, maxRecords) as { offset: number; record: string }[];
+      return rows.map((r) => ({ offset: r.offset, record: JSON.parse(r.record) as LogRecord }));
+    },
+    endOffset: () => (maxOffset.get() as number) + 1,
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * The link: asynchronous request/response between channel and core over an unreliable
+ * network. Every message is delivered later, through the clock, never inside the call.
+ */
+import type { Clock } from '../lib/clock.ts';
+import type { FaultQueue, Pipe } from './faults.ts';
+import type { LinkRequest, LinkResponse } from './messages.ts';
+
+export interface Link {
+  /** Channel side: send a request toward the core. */
+  request(message: LinkRequest): void;
+  /** Channel side: where answers arrive (null: the channel is down, answers are lost). */
+  onResponse(handler: ((message: LinkResponse) => void) | null): void;
+  /** Core side: send an answer toward the channel. */
+  respond(message: LinkResponse): void;
+  /** Core side: where requests arrive (null: the core is down, requests are lost). */
+  onRequest(handler: ((message: LinkRequest) => void) | null): void;
+}
+
+export type LinkOptions = { clock: Clock; faults: FaultQueue; latencyMs?: number };
+
+export function createLink({ clock, faults, latencyMs = 0 }: LinkOptions): Link {
+  let toCore: ((m: LinkRequest) => void) | null = null;
+  let toChannel: ((m: LinkResponse) => void) | null = null;
+
+  function carry<M>(pipe: Pipe, message: M, deliver: (m: M) => void): void {
+    const fate = faults.next(pipe);
+    // Messages are cloned as a network would: the receiver never shares the sender's object.
+    const wire = () => structuredClone(message);
+    switch (fate.action) {
+      case 'drop':
+        return;
+      case 'deliver':
+        clock.setTimeout(() => deliver(wire()), latencyMs);
+        return;
+      case 'delay':
+        clock.setTimeout(() => deliver(wire()), latencyMs + fate.delayMs);
+        return;
+      case 'duplicate':
+        clock.setTimeout(() => deliver(wire()), latencyMs);
+        clock.setTimeout(() => deliver(wire()), latencyMs);
+        return;
+    }
+  }
+
+  return {
+    request: (m) => carry('request', m, (w) => toCore?.(w)),
+    respond: (m) => carry('response', m, (w) => toChannel?.(w)),
+    onResponse: (h) => {
+      toChannel = h;
+    },
+    onRequest: (h) => {
+      toCore = h;
+    },
+  };
+}

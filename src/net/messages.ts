@@ -1,0 +1,74 @@
+/**
+ * What crosses between core banking and the channel: link requests and answers,
+ * and event-log records. Neither side imports the other; both import these types.
+ */
+
+export type PostingKind = 'opening' | 'deposit' | 'transfer-out' | 'transfer-in';
+
+/** One line of an account's history, as the core wrote it. `seq` counts from 1 per account. */
+export type Posting = {
+  accountId: number;
+  seq: number;
+  amountWon: number; // signed: negative for money out
+  balanceAfterWon: number;
+  kind: PostingKind;
+  counterparty: string | null;
+  memo: string | null;
+  transferId: string | null;
+  occurredAt: number;
+};
+
+/** Why the core refused a request: a closed union. */
+export type RejectReason =
+  | 'past-cutoff'
+  | 'future-dated'
+  | 'fenced'
+  | 'insufficient-funds'
+  | 'unknown-account'
+  | 'same-account'
+  | 'invalid-amount';
+
+/** What the channel asks of a transfer request. The request id is the transfer id. */
+export type ExecuteRequest = {
+  requestId: string;
+  fromAccountId: number;
+  toAccountId: number;
+  amountWon: number;
+  memo: string | null;
+  requestedAt: number;
+};
+
+export type Decision =
+  | { kind: 'executed'; postings: { from: Posting; to: Posting } }
+  | { kind: 'rejected'; reason: RejectReason };
+
+export type QueryAnswer = Decision | { kind: 'not-found' };
+
+/** Channel -> core. */
+export type LinkRequest =
+  | { type: 'execute'; request: ExecuteRequest }
+  | { type: 'query'; requestId: string }
+  | { type: 'postings-after'; accountId: number; afterSeq: number; limit: number };
+
+/** Core -> channel. */
+export type LinkResponse =
+  | { type: 'execute-answer'; requestId: string; decision: Decision }
+  | { type: 'query-answer'; requestId: string; answer: QueryAnswer }
+  | { type: 'postings'; accountId: number; afterSeq: number; postings: Posting[]; lastSeq: number };
+
+/** One event-log record, keyed by account so per-account order holds. */
+export type LogRecord =
+  | { type: 'posting'; posting: Posting }
+  | { type: 'decision'; requestId: string; fromAccountId: number; outcome: 'executed' | 'rejected'; reason: RejectReason | null }
+  | { type: 'account-opened'; accountId: number; holderName: string; openedAt: number };
+
+export function logKey(record: LogRecord): number {
+  switch (record.type) {
+    case 'posting':
+      return record.posting.accountId;
+    case 'decision':
+      return record.fromAccountId;
+    case 'account-opened':
+      return record.accountId;
+  }
+}

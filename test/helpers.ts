@@ -1,0 +1,97 @@
+/**
+ * Test fixtures: a bank on virtual time in a temp dir, customers with accounts, and
+ * helpers that let the network and timers run.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as assert from 'uvu/assert';
+import { createBank, type Bank, type BankSettings } from '../src/bank.ts';
+import { VirtualTime } from '../src/lib/clock.ts';
+import { seededRandom } from '../src/lib/ids.ts';
+import { FULL_PROTOCOL, type Protocol } from '../src/lib/protocol.ts';
+import { checkInvariants, type InvariantId } from '../src/sim/invariants.ts';
+
+export type TestBank = Bank & { time: VirtualTime; dataDir: string; dispose: () => void };
+
+export type TestBankOptions = {
+  protocol?: Protocol;
+  settings?: Partial<BankSettings>;
+  /** The core's clock minus the channel's, in ms (negative: the core is behind). */
+  coreSkewMs?: number;
+  seed?: number;
+};
+
+export function makeBank(options: TestBankOptions = {}): TestBank {
+  const dataDir = mkdtempSync(join(tmpdir(), 'scrollbank-test-'));
+  const time = new VirtualTime();
+  const bank = createBank({
+    dataDir,
+    coreClock: time.clock(options.coreSkewMs ?? 0),
+    channelClock: time.clock(0),
+    random: seededRandom(options.seed ?? 1),
+    protocol: options.protocol ?? FULL_PROTOCOL,
+    settings: options.settings,
+    synchronous: 'OFF', // tests do not survive power cuts; the durable default is FULL
+  });
+  bank.start();
+  return Object.assign(bank, {
+    time,
+    dataDir,
+    dispose() {
+      bank.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  });
+}
+
+/** Lets pending messages and timers due within `ms` run. */
+export function run(bank: TestBank, ms = 0): void {
+  bank.time.advance(ms);
+}
+
+export type TestCustomer = { customerId: number; token: string; accountId: number };
+
+export function openCustomer(bank: TestBank, name: string, openingBalanceWon: number): TestCustomer {
+  const { customer, token } = bank.channel.createCustomer(name);
+  const { accountId } = bank.core.openAccount(name, openingBalanceWon);
+  bank.channel.registerAccount(customer.id, accountId);
+  run(bank);
+  return { customerId: customer.id, token, accountId };
+}
+
+export function transfer(bank: TestBank, from: TestCustomer, to: TestCustomer, amountWon: number, idempotencyKey: string | null = null) {
+  return bank.channel.requestTransfer({
+    customerId: from.customerId,
+    fromAccountId: from.accountId,
+    toAccountId: to.accountId,
+    amountWon,
+    memo: null,
+    idempotencyKey,
+  });
+}
+
+export function createdId(outcome: ReturnType<typeof transfer>): string {
+  assert.is(outcome.kind, 'created');
+  if (outcome.kind !== 'created') throw new Error('unreachable');
+  return outcome.transfer.id;
+}
+
+export function stateOf(bank: TestBank, id: string) {
+  return bank.channel.transfer(id)?.state;
+}
+
+/** DESIGN.md invariants 1, 2, 3, 5 and 7, asserted after every scenario of issue 3. */
+export const SCENARIO_INVARIANTS: InvariantId[] = [1, 2, 3, 5, 7];
+
+export function assertInvariants(bank: TestBank, which: InvariantId[] = SCENARIO_INVARIANTS): void {
+  const violations = checkInvariants(bank, which);
+  assert.equal(violations, [], violations.map((v) => `invariant ${v.invariant} (${v.name}): ${v.detail}`).join('\n'));
+}
+
+export function balanceOf(bank: TestBank, c: TestCustomer): { core: number; channel: number } {
+  return {
+    core: bank.core.inspect().getAccount(c.accountId)!.balanceWon,
+    channel: bank.channel.account(c.accountId)!.balanceWon,
+  };
+}
