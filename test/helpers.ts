@@ -95,3 +95,20 @@ export function balanceOf(bank: TestBank, c: TestCustomer): { core: number; chan
     channel: bank.channel.account(c.accountId)!.balanceWon,
   };
 }
+
+/**
+ * Awaits a promise whose completion needs virtual time to pass (an HTTP call that waits
+ * for an outcome): lets I/O callbacks run, then advances time by `stepMs`, until it settles.
+ */
+export async function drive<T>(bank: TestBank, promise: Promise<T>, stepMs = 100, maxMs = 600_000): Promise<T> {
+  let done = false;
+  const tracked = promise.finally(() => {
+    done = true;
+  });
+  for (let waited = 0; !done; waited += stepMs) {
+    if (waited > maxMs) throw new Error(`still not settled after ${maxMs} ms of virtual time`);
+    await new Promise((r) => setImmediate(r));
+    if (!done) bank.time.advance(stepMs);
+  }
+  return tracked;
+}

@@ -109,7 +109,8 @@ export function createTransferActors(deps: TransferActorsDeps) {
   function commit(id: string, entry: Entry, event: AnyEventObject, snapshot: TransferSnapshot): void {
     const to = snapshot.value as TransferState;
     const c = snapshot.context;
-    const at = deps.clock.now();
+    // The time the event carries (an outcome's settledAt is the same instant); after-events carry none.
+    const at = typeof event.at === 'number' ? event.at : deps.clock.now();
     const name = journalEventName(event);
     deps.store.db.transaction(() => {
       deps.store.updateTransfer(id, to, c.reason, c.settledAt, nextDeadlineOf(snapshot), JSON.stringify(entry.actor.getPersistedSnapshot()));

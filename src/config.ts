@@ -1,0 +1,63 @@
+/**
+ * The configuration, parsed once from an environment map and validated. Only src/main.ts
+ * hands it process.env; a bad value stops the start with a message naming the variable.
+ */
+import { z } from 'zod';
+
+const integer = (name: string, min: number, max: number, fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw === '') return fallback;
+      if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be an integer from ${min} to ${max}, got "${raw}"` });
+        return z.NEVER;
+      }
+      return Number(raw);
+    });
+
+const schema = z.object({
+  PORT: integer('PORT', 1, 65535, 3000),
+  DATA_DIR: z.string().min(1, 'DATA_DIR must not be empty').default('./data'),
+  ADMIN_TOKEN: z
+    .string()
+    .regex(/^[\x21-\x7e]{16,200}$/, 'ADMIN_TOKEN must be 16-200 visible ASCII characters')
+    .optional(),
+  CUTOFF_MS: integer('CUTOFF_MS', 1_000, 86_400_000, 60_000),
+  RESPONSE_TIMEOUT_MS: integer('RESPONSE_TIMEOUT_MS', 10, 600_000, 3_000),
+  MAX_AMOUNT_WON: integer('MAX_AMOUNT_WON', 1, 1_000_000_000_000, 1_000_000_000),
+});
+
+export type Config = {
+  port: number;
+  dataDir: string;
+  adminToken: string | null;
+  cutoffMs: number;
+  responseTimeoutMs: number;
+  maxAmountWon: number;
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => (i.path.length > 0 && !i.message.startsWith(String(i.path[0])) ? `${String(i.path[0])}: ${i.message}` : i.message));
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const c = parsed.data;
+  if (c.RESPONSE_TIMEOUT_MS >= c.CUTOFF_MS) {
+    throw new ConfigError(`invalid configuration:\n  RESPONSE_TIMEOUT_MS (${c.RESPONSE_TIMEOUT_MS}) must be below CUTOFF_MS (${c.CUTOFF_MS})`);
+  }
+  return {
+    port: c.PORT,
+    dataDir: c.DATA_DIR,
+    adminToken: c.ADMIN_TOKEN ?? null,
+    cutoffMs: c.CUTOFF_MS,
+    responseTimeoutMs: c.RESPONSE_TIMEOUT_MS,
+    maxAmountWon: c.MAX_AMOUNT_WON,
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * The entry point: reads the configuration from the environment, wires the real clock,
+ * randomness and databases into one bank, seeds demo customers on first start, and serves
+ * the HTTP API.
+ */
+import { mkdirSync } from 'node:fs';
+import { serve } from '@hono/node-server';
+import { createBank } from './bank.ts';
+import { ConfigError, parseConfig } from './config.ts';
+import { createSystemClock } from './lib/clock.ts';
+import { cryptoRandom, randomToken } from './lib/ids.ts';
+import { createApp } from './server/app.ts';
+
+function main(): void {
+  let config;
+  try {
+    config = parseConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+  mkdirSync(config.dataDir, { recursive: true });
+  const clock = createSystemClock();
+  const bank = createBank({
+    dataDir: config.dataDir,
+    coreClock: clock,
+    channelClock: clock,
+    random: cryptoRandom,
+    settings: { cutoffMs: config.cutoffMs, responseTimeoutMs: config.responseTimeoutMs, queryTimeoutMs: config.responseTimeoutMs, maxAmountWon: config.maxAmountWon },
+  });
+  bank.start();
+
+  const adminToken = config.adminToken ?? randomToken(cryptoRandom);
+  if (config.adminToken === null) console.log(`admin token (random, set ADMIN_TOKEN to choose one): ${adminToken}`);
+  if (bank.core.inspect().allAccounts().length === 0) {
+    for (const [name, opening] of [['Kim Minji', 1_000_000], ['Lee Junho', 500_000]] as const) {
+      const { customer, token } = bank.channel.createCustomer(name);
+      const account = bank.core.openAccount(name, opening);
+      bank.channel.registerAccount(customer.id, account.accountId);
+      console.log(`demo customer ${name}: account ${account.accountId} (${opening} won), token ${token}`);
+    }
+  }
+
+  const app = createApp({ bank, adminToken });
+  const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
+    console.log(`scrollbank listening on http://localhost:${info.port} (data in ${config.dataDir})`);
+  });
+  const shutdown = () => {
+    server.close();
+    bank.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
+
+main();

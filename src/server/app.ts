@@ -1,0 +1,45 @@
+/**
+ * The Hono app: mounts each route file, authenticates, and turns every error into one
+ * problem+json shape. Tests call `app.request()` on it with no socket.
+ */
+import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { AppDeps, AppEnv } from './env.ts';
+import { authenticate, requireAdmin } from './auth.ts';
+import { Problem, problemResponse } from './problem.ts';
+import { accountRoutes } from './routes/accounts.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { machineRoutes } from './routes/machines.ts';
+import { transferRoutes } from './routes/transfers.ts';
+
+export function createApp(deps: AppDeps & { log?: (message: string, error: unknown) => void }) {
+  const app = new Hono<AppEnv>();
+  const auth = authenticate(deps.bank, deps.adminToken);
+
+  app.get('/health', (c) => c.json({ status: 'ok' }));
+  app.route('/machines', machineRoutes());
+
+  app.use('/admin/*', auth, requireAdmin);
+  app.route('/admin', adminRoutes(deps));
+  app.use('/transfers/*', auth);
+  app.use('/transfers', auth);
+  app.route('/transfers', transferRoutes(deps));
+  app.use('/me', auth);
+  app.use('/accounts/*', auth);
+  app.route('/', accountRoutes(deps));
+
+  app.notFound((c) => problemResponse(c, new Problem(404, 'Not Found', `no route for ${c.req.method} ${c.req.path}`)));
+  app.onError((error, c) => {
+    if (error instanceof Problem) {
+      return problemResponse(c, error, error.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {});
+    }
+    if (error instanceof HTTPException && error.status < 500) {
+      return problemResponse(c, new Problem(error.status as 400, 'Bad Request', error.message || 'bad request'));
+    }
+    (deps.log ?? console.error)(`unexpected error on ${c.req.method} ${c.req.path}`, error);
+    return problemResponse(c, new Problem(500, 'Internal Server Error', 'something broke inside the bank; the server log has the details'));
+  });
+  return app;
+}
+
+export type App = ReturnType<typeof createApp>;

@@ -1,0 +1,51 @@
+/**
+ * Bearer-token authentication: the admin token guards /admin/*, customer tokens are looked
+ * up by their hash. Missing or unknown token: 401; a customer where it may not go: 403.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Context, MiddlewareHandler } from 'hono';
+import type { Bank } from '../bank.ts';
+import type { AppEnv, Principal } from './env.ts';
+import { forbidden, unauthorized } from './problem.ts';
+
+const MAX_TOKEN_LENGTH = 200;
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+export function authenticate(bank: Bank, adminToken: string): MiddlewareHandler<AppEnv> {
+  const adminDigest = digest(adminToken);
+  return async (c, next) => {
+    const header = c.req.header('authorization');
+    const match = header === undefined ? null : /^Bearer ([\x21-\x7e]+)$/.exec(header);
+    if (match === null) throw unauthorized('send Authorization: Bearer <token>');
+    const token = match[1]!;
+    if (token.length > MAX_TOKEN_LENGTH) throw unauthorized('unknown token');
+    let principal: Principal | undefined;
+    if (timingSafeEqual(digest(token), adminDigest)) principal = { kind: 'admin' };
+    else {
+      const customer = bank.channel.authenticate(token);
+      if (customer !== undefined) principal = { kind: 'customer', customer };
+    }
+    if (principal === undefined) throw unauthorized('unknown token');
+    c.set('principal', principal);
+    await next();
+  };
+}
+
+export const requireAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (c.get('principal').kind !== 'admin') throw forbidden('only the admin token may use /admin');
+  await next();
+};
+
+/** The calling customer; the admin is not a customer. */
+export function customerOf(c: Context<AppEnv>) {
+  const p = c.get('principal');
+  if (p.kind !== 'customer') throw forbidden('this needs a customer token');
+  return p.customer;
+}
+
+/** The admin may read anything; a customer only what is theirs. */
+export function mayRead(c: Context<AppEnv>, ownerCustomerId: number | null): void {
+  const p = c.get('principal');
+  if (p.kind === 'admin') return;
+  if (ownerCustomerId !== p.customer.id) throw forbidden('this belongs to another customer');
+}

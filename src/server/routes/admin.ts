@@ -1,0 +1,60 @@
+/**
+ * /admin/*: open customers and accounts in the core, deposit money from other banks,
+ * queue network faults, and crash-restart either side. Admin token only.
+ */
+import { Hono } from 'hono';
+import type { AppDeps, AppEnv } from '../env.ts';
+import { readJson, parseWith } from '../body.ts';
+import { notFound } from '../problem.ts';
+import { fault, idParam, moneySchemas, restart } from '../schemas.ts';
+import { historyItemJson } from '../serialize.ts';
+
+export function adminRoutes({ bank }: AppDeps) {
+  const schemas = moneySchemas(bank.settings.maxAmountWon);
+  const app = new Hono<AppEnv>();
+
+  app.post('/customers', async (c) => {
+    const body = await readJson(c, schemas.newCustomer);
+    const { customer, token } = bank.channel.createCustomer(body.name);
+    const account = bank.core.openAccount(body.name, body.openingBalance);
+    bank.channel.registerAccount(customer.id, account.accountId);
+    return c.json({ customer, token, account: { id: account.accountId, balance: account.balanceWon } }, 201);
+  });
+
+  app.post('/customers/:id/accounts', async (c) => {
+    const customerId = parseWith(idParam, c.req.param('id'), 'customer id');
+    const body = await readJson(c, schemas.newAccount);
+    const customer = bank.channel.customer(customerId);
+    if (customer === undefined) throw notFound(`no customer ${customerId}`);
+    const account = bank.core.openAccount(customer.name, body.openingBalance);
+    bank.channel.registerAccount(customer.id, account.accountId);
+    return c.json({ account: { id: account.accountId, balance: account.balanceWon } }, 201);
+  });
+
+  app.post('/deposits', async (c) => {
+    const body = await readJson(c, schemas.deposit);
+    const posting = bank.core.deposit({ accountId: body.accountId, amountWon: body.amount, fromBank: body.fromBank, fromName: body.fromName });
+    if (posting === 'unknown-account') throw notFound(`no account ${body.accountId}`);
+    return c.json({ accountId: posting.accountId, ...historyItemJson(posting) }, 201);
+  });
+
+  app.post('/faults', async (c) => {
+    const body = await readJson(c, fault);
+    const queued = { pipe: body.pipe, action: body.action, count: body.count, delayMs: body.delayMs ?? 0 };
+    bank.faults.add(queued);
+    return c.json({ fault: queued, queue: bank.faults.list() }, 201);
+  });
+  app.get('/faults', (c) => c.json({ faults: bank.faults.list() }));
+  app.delete('/faults', (c) => {
+    bank.faults.clear();
+    return c.body(null, 204);
+  });
+
+  app.post('/restart', async (c) => {
+    const { side } = await readJson(c, restart);
+    bank.restart(side);
+    return c.json({ side, status: 'restarted', transfersInFlight: bank.channel.liveActorCount() });
+  });
+
+  return app;
+}

@@ -1,0 +1,76 @@
+/**
+ * Every input the HTTP API accepts, as zod schemas: bodies, path ids, query strings and
+ * headers. Limits are explicit here; nothing past the edge re-validates them.
+ */
+import { z } from 'zod';
+
+export const MAX_BODY_BYTES = 16 * 1024;
+export const MAX_NAME_LENGTH = 100;
+export const MAX_MEMO_LENGTH = 100;
+export const MAX_BANK_NAME_LENGTH = 50;
+export const MAX_WAIT_SECONDS = 60;
+export const DEFAULT_WAIT_SECONDS = 10;
+export const MAX_PAGE_SIZE = 100;
+export const DEFAULT_PAGE_SIZE = 20;
+export const MAX_FAULT_COUNT = 1000;
+export const MAX_FAULT_DELAY_MS = 600_000;
+
+/** A database id in a path or body: a positive integer that fits in a JS number exactly. */
+export const idParam = z
+  .string()
+  .regex(/^[1-9][0-9]{0,14}$/, 'must be a positive integer id')
+  .transform(Number);
+const id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+export const transferIdParam = z.string().regex(/^tr_[A-Za-z0-9_-]{1,40}$/, 'must be a transfer id');
+
+const text = (max: number) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
+
+export function moneySchemas(maxAmountWon: number) {
+  const amount = z.number().int('must be a whole number of won').min(1).max(maxAmountWon);
+  const openingBalance = z.number().int('must be a whole number of won').min(0).max(maxAmountWon);
+  return {
+    newCustomer: z.strictObject({ name: text(MAX_NAME_LENGTH), openingBalance }),
+    newAccount: z.strictObject({ openingBalance }),
+    deposit: z.strictObject({ accountId: id, amount, fromBank: text(MAX_BANK_NAME_LENGTH), fromName: text(MAX_NAME_LENGTH) }),
+    transfer: z
+      .strictObject({ fromAccountId: id, toAccountId: id, amount, memo: z.string().max(MAX_MEMO_LENGTH).nullish() })
+      .refine((t) => t.fromAccountId !== t.toAccountId, { message: 'must be two different accounts', path: ['toAccountId'] }),
+  };
+}
+
+export const fault = z
+  .strictObject({
+    pipe: z.enum(['request', 'response', 'log']),
+    action: z.enum(['drop', 'delay', 'duplicate']),
+    count: z.number().int().min(1).max(MAX_FAULT_COUNT).default(1),
+    delayMs: z.number().int().min(0).max(MAX_FAULT_DELAY_MS).optional(),
+  })
+  .refine((f) => (f.action === 'delay') === (f.delayMs !== undefined), {
+    message: 'delayMs is required for delay and only for delay',
+    path: ['delayMs'],
+  });
+
+export const restart = z.strictObject({ side: z.enum(['channel', 'core']) });
+
+/** 1-255 visible ASCII characters. */
+export const idempotencyKey = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 visible ASCII characters');
+
+export const pageQuery = z.strictObject({
+  limit: z
+    .string()
+    .regex(/^[1-9][0-9]{0,2}$/, `must be an integer from 1 to ${MAX_PAGE_SIZE}`)
+    .transform(Number)
+    .refine((n) => n <= MAX_PAGE_SIZE, `must be an integer from 1 to ${MAX_PAGE_SIZE}`)
+    .default(DEFAULT_PAGE_SIZE),
+  cursor: z.string().max(200).optional(),
+});
+
+export function formatIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : 'body'}: ${i.message}`).join('; ');
+}
