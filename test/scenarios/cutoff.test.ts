@@ -1,0 +1,121 @@
+/**
+ * The cutoff against the failure declaration, in both orders: a late request that reaches
+ * the core just before the channel's decisive query, and just after it. Whatever the order,
+ * the channel and the core agree.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { without } from '../../src/lib/protocol.ts';
+import { assertInvariants, balanceOf, createdId, makeBank, openCustomer, run, stateOf, transfer, type TestBank } from '../helpers.ts';
+
+/** A transfer whose answer is lost and whose request reaches the core `delayMs` late. */
+function lateTransfer(bank: TestBank, delayMs: number) {
+  const kim = openCustomer(bank, 'Kim', 100_000);
+  const lee = openCustomer(bank, 'Lee', 0);
+  bank.faults.add({ pipe: 'request', action: 'delay', count: 1, delayMs });
+  const id = createdId(transfer(bank, kim, lee, 10_000));
+  return { kim, id };
+}
+
+function withBank(options: Parameters<typeof makeBank>[0], body: (bank: TestBank) => void) {
+  const bank = makeBank(options);
+  try {
+    body(bank);
+  } finally {
+    bank.dispose();
+  }
+}
+
+// With the fence (S6), the decisive query goes out at the response timeout (3 s).
+test('fence: a late request reaching the core just before the query executes, and the query reports it', () =>
+  withBank({}, (bank) => {
+    const { kim, id } = lateTransfer(bank, 2_999);
+    bank.faults.add({ pipe: 'response', action: 'drop', count: 1, delayMs: 0 });
+    bank.faults.add({ pipe: 'log', action: 'drop', count: 3, delayMs: 0 });
+    run(bank, 30_000);
+    assert.is(stateOf(bank, id), 'succeeded');
+    assert.is(bank.channel.transfer(id)!.journal.at(-1)!.event, 'EXECUTED (query)');
+    assert.is(balanceOf(bank, kim).core, 90_000);
+    assertInvariants(bank);
+  }));
+
+test('fence: a late request reaching the core just after the query is fenced and moves nothing', () =>
+  withBank({}, (bank) => {
+    const { kim, id } = lateTransfer(bank, 3_001);
+    run(bank, 3_000);
+    assert.is(stateOf(bank, id), 'failed');
+    run(bank, 10);
+    assert.equal(bank.core.inspect().decisionOf(id), { kind: 'rejected', reason: 'fenced' });
+    run(bank, 120_000);
+    assert.is(stateOf(bank, id), 'failed');
+    assert.equal(balanceOf(bank, kim), { core: 100_000, channel: 100_000 });
+    assertInvariants(bank);
+  }));
+
+// Without the fence (the talk's rule), the query waits for requestedAt + cutoff + margin (65 s),
+// so what decides is whether the request beat the cutoff (60 s).
+test('cutoff: a late request reaching the core just inside the cutoff executes, and the later query reports it', () =>
+  withBank({ protocol: without('S6') }, (bank) => {
+    const { kim, id } = lateTransfer(bank, 60_000);
+    bank.faults.add({ pipe: 'response', action: 'drop', count: 1, delayMs: 0 });
+    bank.faults.add({ pipe: 'log', action: 'drop', count: 3, delayMs: 0 });
+    run(bank, 64_999);
+    assert.is(stateOf(bank, id), 'timedOut');
+    assert.is(bank.core.inspect().decisionOf(id)?.kind, 'executed');
+    run(bank, 30_000);
+    assert.is(stateOf(bank, id), 'succeeded');
+    assert.is(bank.channel.transfer(id)!.journal.at(-1)!.event, 'EXECUTED (query)');
+    assert.is(balanceOf(bank, kim).core, 90_000);
+    assertInvariants(bank);
+  }));
+
+test('cutoff: a late request reaching the core just past the cutoff is refused, and the query reports it', () =>
+  withBank({ protocol: without('S6') }, (bank) => {
+    const { kim, id } = lateTransfer(bank, 60_001);
+    bank.faults.add({ pipe: 'response', action: 'drop', count: 1, delayMs: 0 });
+    bank.faults.add({ pipe: 'log', action: 'drop', count: 1, delayMs: 0 });
+    run(bank, 61_000);
+    assert.equal(bank.core.inspect().decisionOf(id), { kind: 'rejected', reason: 'past-cutoff' });
+    assert.is(stateOf(bank, id), 'timedOut');
+    run(bank, 30_000);
+    assert.is(stateOf(bank, id), 'failed');
+    assert.is(bank.channel.transfer(id)!.reason, 'past-cutoff');
+    assert.equal(balanceOf(bank, kim), { core: 100_000, channel: 100_000 });
+    assertInvariants(bank);
+  }));
+
+test('a request dated ahead of the core clock by more than the allowed skew is refused as future-dated', () =>
+  withBank({ coreSkewMs: -6_000 }, (bank) => {
+    const { kim, id } = lateTransfer(bank, 0);
+    run(bank, 10);
+    assert.is(stateOf(bank, id), 'failed');
+    assert.is(bank.channel.transfer(id)!.reason, 'future-dated');
+    assert.is(balanceOf(bank, kim).core, 100_000);
+    assertInvariants(bank);
+  }));
+
+test('pruning forgets rejections and tombstones past the cutoff, keeps executions, and still refuses a replay', () =>
+  withBank({}, (bank) => {
+    const kim = openCustomer(bank, 'Kim', 100_000);
+    const lee = openCustomer(bank, 'Lee', 0);
+    const done = createdId(transfer(bank, kim, lee, 1_000));
+    run(bank);
+    bank.faults.add({ pipe: 'request', action: 'drop', count: 1, delayMs: 0 });
+    const lost = createdId(transfer(bank, kim, lee, 1_000));
+    run(bank, 10_000);
+    assert.is(stateOf(bank, lost), 'failed');
+    const core = bank.core.inspect();
+    assert.ok(core.isTombstoned(lost));
+    run(bank, 200_000);
+    assert.not.ok(core.isTombstoned(lost), 'the tombstone was pruned');
+    assert.is(core.decisionOf(done)?.kind, 'executed', 'executions are kept for queries');
+    // A replay of the lost request now meets the cutoff instead of the tombstone.
+    const t = bank.channel.transfer(lost)!;
+    bank.link.request({ type: 'execute', request: { requestId: lost, fromAccountId: t.fromAccountId, toAccountId: t.toAccountId, amountWon: t.amountWon, memo: null, requestedAt: t.requestedAt } });
+    run(bank);
+    assert.equal(core.decisionOf(lost), { kind: 'rejected', reason: 'past-cutoff' });
+    assert.is(balanceOf(bank, kim).core, 99_000);
+    assertInvariants(bank);
+  }));
+
+test.run();

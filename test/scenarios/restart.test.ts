@@ -1,0 +1,114 @@
+/**
+ * Crash and restart with the disk intact: transfers caught in every unfinished state are
+ * restored from their snapshots and settle correctly, with their deadlines where they were.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { assertInvariants, balanceOf, createdId, makeBank, openCustomer, run, stateOf, transfer, type TestBank } from '../helpers.ts';
+
+function withBank(body: (bank: TestBank) => void) {
+  const bank = makeBank();
+  try {
+    body(bank);
+  } finally {
+    bank.dispose();
+  }
+}
+
+test('a channel restart with transfers in requested, sent, timedOut and querying settles every one correctly', () =>
+  withBank((bank) => {
+    const [a, b, c, d, payee] = ['A', 'B', 'C', 'D', 'Payee'].map((n) => openCustomer(bank, n, n === 'Payee' ? 0 : 100_000)) as [
+      ReturnType<typeof openCustomer>, ReturnType<typeof openCustomer>, ReturnType<typeof openCustomer>, ReturnType<typeof openCustomer>, ReturnType<typeof openCustomer>,
+    ];
+    const t0 = bank.time.now();
+
+    // C: request lost and its first query lost -> timedOut, next query at 7 s.
+    bank.faults.add({ pipe: 'request', action: 'drop', count: 2, delayMs: 0 });
+    const cId = createdId(transfer(bank, c, payee, 1_000));
+    run(bank, 3_000);
+
+    // D: executes, but the answer and its log records are lost -> querying from 6 s, answer late.
+    bank.faults.add({ pipe: 'response', action: 'drop', count: 1, delayMs: 0 });
+    bank.faults.add({ pipe: 'log', action: 'drop', count: 3, delayMs: 0 });
+    const dId = createdId(transfer(bank, d, payee, 2_000));
+    run(bank);
+    bank.faults.add({ pipe: 'request', action: 'delay', count: 1, delayMs: 2_000 });
+    run(bank, 3_000);
+
+    // B: its request is slow -> still sent at the crash.
+    bank.faults.add({ pipe: 'request', action: 'delay', count: 1, delayMs: 1_000 });
+    const bId = createdId(transfer(bank, b, payee, 3_000));
+    run(bank, 400);
+
+    // A: the process dies between committing the request and sending it -> requested.
+    const crash = bank.channel.onTransition(() => {
+      throw new Error('crash after the requested commit');
+    });
+    assert.throws(() => transfer(bank, a, payee, 4_000), /crash after the requested commit/);
+    crash();
+    const aId = bank.channel.inspect().inFlightFrom(a.accountId)!;
+    run(bank, 100);
+
+    assert.equal([aId, bId, cId, dId].map((id) => stateOf(bank, id)), ['requested', 'sent', 'timedOut', 'querying']);
+    bank.restart('channel');
+    assert.is(bank.channel.liveActorCount(), 4, 'every unfinished transfer has its actor back');
+    run(bank, 120_000);
+
+    assert.equal([aId, bId, cId, dId].map((id) => stateOf(bank, id)), ['succeeded', 'succeeded', 'failed', 'succeeded']);
+    assert.is(bank.channel.transfer(cId)!.reason, 'not-received');
+    assert.is(bank.channel.liveActorCount(), 0, 'finished actors are released');
+    // C's retry query went out at its original time (7 s), not restarted from zero at the crash.
+    const cQuery = bank.channel.transfer(cId)!.journal.filter((j) => j.event === 'QUERY_DUE').map((j) => j.at - t0);
+    assert.equal(cQuery, [3_000, 7_000]);
+    // B's deadline was 9 s; its answer came at 7 s, through the restarted channel.
+    assert.is(bank.channel.transfer(bId)!.settledAt! - t0, 7_000);
+    assert.is(balanceOf(bank, payee).core, 4_000 + 3_000 + 2_000);
+    assertInvariants(bank, [1, 2, 3, 4, 5, 7]);
+  }));
+
+test('a restored transfer whose deadline passed while the channel was down times out at once and settles', () =>
+  withBank((bank) => {
+    const kim = openCustomer(bank, 'Kim', 10_000);
+    const lee = openCustomer(bank, 'Lee', 0);
+    bank.faults.add({ pipe: 'request', action: 'drop', count: 1, delayMs: 0 });
+    const id = createdId(transfer(bank, kim, lee, 1_000));
+    bank.channel.stop();
+    run(bank, 30_000);
+    bank.channel.start();
+    assert.is(stateOf(bank, id), 'sent');
+    run(bank, 10);
+    assert.is(stateOf(bank, id), 'failed');
+    assert.is(bank.channel.transfer(id)!.reason, 'not-received');
+    assertInvariants(bank, [1, 2, 3, 4, 5, 6, 7]);
+  }));
+
+test('a core restart keeps the ledger, and transfers in flight across it still settle', () =>
+  withBank((bank) => {
+    const kim = openCustomer(bank, 'Kim', 10_000);
+    const lee = openCustomer(bank, 'Lee', 0);
+    bank.faults.add({ pipe: 'request', action: 'delay', count: 1, delayMs: 500 });
+    const id = createdId(transfer(bank, kim, lee, 1_000));
+    bank.restart('core');
+    run(bank, 1_000);
+    assert.is(stateOf(bank, id), 'succeeded');
+    bank.restart('core');
+    assert.equal(balanceOf(bank, kim), { core: 9_000, channel: 9_000 });
+    assert.equal(balanceOf(bank, lee), { core: 1_000, channel: 1_000 });
+    assertInvariants(bank, [1, 2, 3, 4, 5, 6, 7]);
+  }));
+
+test('a request that reaches a core that is down is lost, and the transfer fails as not-received', () =>
+  withBank((bank) => {
+    const kim = openCustomer(bank, 'Kim', 10_000);
+    const lee = openCustomer(bank, 'Lee', 0);
+    bank.core.stop();
+    const id = createdId(transfer(bank, kim, lee, 1_000));
+    run(bank, 100);
+    bank.core.start();
+    run(bank, 10_000);
+    assert.is(stateOf(bank, id), 'failed');
+    assert.is(bank.channel.transfer(id)!.reason, 'not-received');
+    assertInvariants(bank, [1, 2, 3, 4, 5, 6, 7]);
+  }));
+
+test.run();
