@@ -80,11 +80,12 @@ export const transferMachine = setup({
       responseDeadlineAt: event.at + context.policy.responseTimeoutMs,
     })),
     planFirstQuery: assign(({ context }) => {
-      const deadline = context.responseDeadlineAt ?? context.clockAt;
+      // Never let clockAt go backwards: a restored actor may fire after its planned time.
+      const deadline = Math.max(context.responseDeadlineAt ?? context.clockAt, context.clockAt);
       return { clockAt: deadline, nextQueryAt: Math.max(deadline, context.policy.queryNotBeforeAt) };
     }),
     armQueryDeadline: assign(({ context }) => {
-      const startedAt = context.nextQueryAt ?? context.clockAt;
+      const startedAt = Math.max(context.nextQueryAt ?? context.clockAt, context.clockAt);
       return {
         clockAt: startedAt,
         queryAttempts: context.queryAttempts + 1,
@@ -92,7 +93,7 @@ export const transferMachine = setup({
       };
     }),
     planRetryQuery: assign(({ context }) => {
-      const lostAt = context.queryDeadlineAt ?? context.clockAt;
+      const lostAt = Math.max(context.queryDeadlineAt ?? context.clockAt, context.clockAt);
       return { clockAt: lostAt, nextQueryAt: lostAt + queryBackoffMs(context.policy, context.queryAttempts) };
     }),
     settleSucceeded: assign(({ event }) => {
