@@ -131,6 +131,11 @@ export function createChannel(deps: ChannelDeps) {
     return { ...rest, journal: live().journalOf(row.id) };
   }
 
+  function transferView(id: string): TransferView | undefined {
+    const row = live().transfer(id);
+    return row === undefined ? undefined : view(row);
+  }
+
   function onGap(_posting: Posting): void {
     // A posting past a hole is not applied: the customer never sees a hole. Repair comes
     // with the history-sync work (S8); until then the row waits for the log to redeliver.
@@ -227,14 +232,11 @@ export function createChannel(deps: ChannelDeps) {
       a.begin(id, input);
       return { kind: 'created', transfer: view(st.transfer(id)!) };
     },
-    transfer(id: string): TransferView | undefined {
-      const row = live().transfer(id);
-      return row === undefined ? undefined : view(row);
-    },
+    transfer: transferView,
     /** Resolves when the transfer settles, or after `waitMs` on the channel's clock, with the transfer as it stands. */
     waitForSettled(id: string, waitMs: number): Promise<TransferView | undefined> {
       return new Promise((resolve) => {
-        const done = () => resolve(store === null ? undefined : this.transfer(id));
+        const done = () => resolve(store === null ? undefined : transferView(id));
         const current = live().transfer(id);
         if (current === undefined || current.state === 'succeeded' || current.state === 'failed' || waitMs <= 0) return done();
         let timer: TimerHandle | null = null;
