@@ -15,7 +15,7 @@ export function authenticate(bank: Bank, adminToken: string): MiddlewareHandler<
   const adminDigest = digest(adminToken);
   return async (c, next) => {
     const header = c.req.header('authorization');
-    const match = header === undefined ? null : /^Bearer ([\x21-\x7e]+)$/.exec(header);
+    const match = header === undefined ? null : /^Bearer ([\x21-\x7e]+)$/i.exec(header);
     if (match === null) throw unauthorized('send Authorization: Bearer <token>');
     const token = match[1]!;
     if (token.length > MAX_TOKEN_LENGTH) throw unauthorized('unknown token');

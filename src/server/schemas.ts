@@ -23,13 +23,25 @@ export const idParam = z
 const id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 export const transferIdParam = z.string().regex(/^tr_[A-Za-z0-9_-]{1,40}$/, 'must be a transfer id');
 
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+/** Length in characters (code points), as a customer counts them, not UTF-16 units. */
+const characters = (s: string) => [...s].length;
+
 const text = (max: number) =>
   z
     .string()
     .trim()
     .min(1)
-    .max(max)
-    .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
+    .max(max * 2) // cheap bound first; the exact count in characters follows
+    .refine((s) => characters(s) <= max, `must be at most ${max} characters`)
+    .refine((s) => !CONTROL_CHARACTERS.test(s), 'must not contain control characters');
+
+const memo = z
+  .string()
+  .max(MAX_MEMO_LENGTH * 2)
+  .refine((s) => characters(s) <= MAX_MEMO_LENGTH, `must be at most ${MAX_MEMO_LENGTH} characters`)
+  .refine((s) => !CONTROL_CHARACTERS.test(s), 'must not contain control characters')
+  .transform((s) => (s.trim() === '' ? null : s));
 
 export function moneySchemas(maxAmountWon: number) {
   const amount = z.number().int('must be a whole number of won').min(1).max(maxAmountWon);
@@ -39,7 +51,7 @@ export function moneySchemas(maxAmountWon: number) {
     newAccount: z.strictObject({ openingBalance }),
     deposit: z.strictObject({ accountId: id, amount, fromBank: text(MAX_BANK_NAME_LENGTH), fromName: text(MAX_NAME_LENGTH) }),
     transfer: z
-      .strictObject({ fromAccountId: id, toAccountId: id, amount, memo: z.string().max(MAX_MEMO_LENGTH).nullish() })
+      .strictObject({ fromAccountId: id, toAccountId: id, amount, memo: memo.nullish() })
       .refine((t) => t.fromAccountId !== t.toAccountId, { message: 'must be two different accounts', path: ['toAccountId'] }),
   };
 }

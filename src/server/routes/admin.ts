@@ -5,7 +5,8 @@
 import { Hono } from 'hono';
 import type { AppDeps, AppEnv } from '../env.ts';
 import { readJson, parseWith } from '../body.ts';
-import { notFound } from '../problem.ts';
+import { MAX_QUEUED_FAULTS } from '../../net/faults.ts';
+import { Problem, notFound } from '../problem.ts';
 import { fault, idParam, moneySchemas, restart } from '../schemas.ts';
 import { historyItemJson } from '../serialize.ts';
 
@@ -40,6 +41,9 @@ export function adminRoutes({ bank }: AppDeps) {
 
   app.post('/faults', async (c) => {
     const body = await readJson(c, fault);
+    if (bank.faults.size >= MAX_QUEUED_FAULTS) {
+      throw new Problem(409, 'Fault Queue Full', `at most ${MAX_QUEUED_FAULTS} faults may be queued; DELETE /admin/faults to clear them`);
+    }
     const queued = { pipe: body.pipe, action: body.action, count: body.count, delayMs: body.delayMs ?? 0 };
     bank.faults.add(queued);
     return c.json({ fault: queued, queue: bank.faults.list() }, 201);
