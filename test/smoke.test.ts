@@ -12,7 +12,10 @@ test('a transfer moves money and both histories show it', () => {
     assert.is(stateOf(bank, id), 'succeeded');
     assert.equal(balanceOf(bank, a), { core: 70_000, channel: 70_000 });
     assert.equal(balanceOf(bank, b), { core: 30_000, channel: 30_000 });
-    console.log(bank.channel.transfer(id)?.journal);
+    assert.equal(
+      bank.channel.transfer(id)?.journal.map((j) => `${j.event}: ${j.from ?? '-'} -> ${j.to}`),
+      ['REQUEST: - -> requested', 'DISPATCH: requested -> sent', 'EXECUTED (response): sent -> succeeded'],
+    );
     assertInvariants(bank, [1, 2, 3, 5, 6, 7]);
   } finally {
     bank.dispose();
