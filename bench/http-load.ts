@@ -3,6 +3,7 @@
  * keep-alive clients busy with POSTs and reports each call's latency and whether it passed.
  */
 import { Agent, request } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 
 /** One request a client may send: its headers and its body. */

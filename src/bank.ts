@@ -11,7 +11,7 @@ import { FULL_PROTOCOL, type Protocol } from './lib/protocol.ts';
 import { openDatabase, type Synchronous } from './lib/sqlite.ts';
 import { createEventLog } from './net/event-log.ts';
 import { FaultQueue } from './net/faults.ts';
-import { createLink } from './net/link.ts';
+import { createLink, type NetworkPolicy } from './net/link.ts';
 
 export type BankSettings = {
   cutoffMs: number;
@@ -25,6 +25,8 @@ export type BankSettings = {
   backoffBaseMs: number;
   backoffMaxMs: number;
   linkLatencyMs: number;
+  /** How often the channel reconciles its copy with the core (S8); 0: only on demand. */
+  reconcileIntervalMs: number;
 };
 
 export const DEFAULT_SETTINGS: BankSettings = {
@@ -37,6 +39,7 @@ export const DEFAULT_SETTINGS: BankSettings = {
   backoffBaseMs: 1_000,
   backoffMaxMs: 30_000,
   linkLatencyMs: 0,
+  reconcileIntervalMs: 60_000,
 };
 
 export type BankDeps = {
@@ -48,6 +51,8 @@ export type BankDeps = {
   protocol?: Protocol;
   settings?: Partial<BankSettings>;
   synchronous?: Synchronous;
+  /** The simulator's network between the sides; none in production (see src/net/link.ts). */
+  network?: NetworkPolicy;
 };
 
 export type Side = 'channel' | 'core';
@@ -59,7 +64,7 @@ export function createBank(deps: BankDeps) {
   const clock = deps.channelClock;
   const logDb = openDatabase(join(deps.dataDir, 'log.db'), 'log', deps.synchronous);
   const log = createEventLog(logDb, clock, faults);
-  const link = createLink({ clock, faults, latencyMs: settings.linkLatencyMs });
+  const link = createLink({ clock, faults, latencyMs: settings.linkLatencyMs, network: deps.network });
   const core = createCoreBanking({
     dbPath: join(deps.dataDir, 'core.db'),
     clock: deps.coreClock,
@@ -89,11 +94,15 @@ export function createBank(deps: BankDeps) {
       backoffMaxMs: settings.backoffMaxMs,
       cutoffMs: settings.cutoffMs,
       cutoffMarginMs: settings.cutoffMarginMs,
+      reconcileIntervalMs: settings.reconcileIntervalMs,
     },
     synchronous: deps.synchronous,
   });
 
   return {
+    /** Where the databases and the server's secrets live. */
+    dataDir: deps.dataDir,
+    random: deps.random,
     settings,
     protocol,
     faults,

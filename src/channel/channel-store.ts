@@ -8,6 +8,9 @@ import type { TransferState } from '../machines/transfer.ts';
 
 export type Customer = { id: number; name: string };
 export type ChannelAccount = { id: number; customerId: number | null; balanceWon: number; lastSeq: number };
+export type RepairRow = { accountId: number; targetSeq: number; notedAt: number };
+/** What applying one posting did: written, already there, or held back behind a hole. */
+export type ApplyResult = 'applied' | 'duplicate' | 'gap';
 
 export type TransferRow = {
   id: string;
@@ -38,6 +41,7 @@ export type HistoryRow = {
   occurredAt: number;
 };
 
+const ACCOUNT_COLUMNS = 'id, customer_id AS customerId, balance_won AS balanceWon, last_seq AS lastSeq';
 const TRANSFER_COLUMNS = `id, customer_id AS customerId, from_account_id AS fromAccountId, to_account_id AS toAccountId,
   amount_won AS amountWon, memo, state, reason, requested_at AS requestedAt, settled_at AS settledAt, snapshot,
   idempotency_key AS idempotencyKey, body_hash AS bodyHash`;
@@ -52,15 +56,34 @@ export function createChannelStore(db: Db) {
     customerByToken: db.prepare('SELECT c.id, c.name FROM tokens t JOIN customers c ON c.id = t.customer_id WHERE t.token_hash = ?'),
     ensureAccount: db.prepare('INSERT OR IGNORE INTO accounts (id) VALUES (?)'),
     setOwner: db.prepare('UPDATE accounts SET customer_id = ? WHERE id = ?'),
-    getAccount: db.prepare('SELECT id, customer_id AS customerId, balance_won AS balanceWon, last_seq AS lastSeq FROM accounts WHERE id = ?'),
-    accountsOf: db.prepare('SELECT id, customer_id AS customerId, balance_won AS balanceWon, last_seq AS lastSeq FROM accounts WHERE customer_id = ? ORDER BY id'),
-    allAccounts: db.prepare('SELECT id, customer_id AS customerId, balance_won AS balanceWon, last_seq AS lastSeq FROM accounts ORDER BY id'),
-    setBalance: db.prepare('UPDATE accounts SET balance_won = ?, last_seq = ? WHERE id = ?'),
+    getAccount: db.prepare(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE id = ?`),
+    accountsOf: db.prepare(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE customer_id = ? ORDER BY id`),
+    allAccounts: db.prepare(`SELECT ${ACCOUNT_COLUMNS} FROM accounts ORDER BY id`),
+    appendedRow: db.prepare('UPDATE accounts SET balance_won = ?, last_seq = ? WHERE id = ?'),
+    resetAccount: db.prepare('UPDATE accounts SET balance_won = 0, last_seq = 0 WHERE id = ?'),
+    // Counts the rows themselves, not a counter beside them: a lost or deleted row must show.
+    countHistory: db.prepare('SELECT COUNT(*) FROM history WHERE account_id = ?').pluck(),
+    deleteHistory: db.prepare('DELETE FROM history WHERE account_id = ?'),
     insertHistory: db.prepare(
       `INSERT INTO history (account_id, seq, amount_won, balance_after_won, kind, counterparty, memo, transfer_id, occurred_at)
        VALUES (@accountId, @seq, @amountWon, @balanceAfterWon, @kind, @counterparty, @memo, @transferId, @occurredAt)`,
     ),
+    insertHistoryIfAbsent: db.prepare(
+      `INSERT OR IGNORE INTO history (account_id, seq, amount_won, balance_after_won, kind, counterparty, memo, transfer_id, occurred_at)
+       VALUES (@accountId, @seq, @amountWon, @balanceAfterWon, @kind, @counterparty, @memo, @transferId, @occurredAt)`,
+    ),
+    naiveAppend: db.prepare('UPDATE accounts SET balance_won = balance_won + ?, last_seq = MAX(last_seq, ?) WHERE id = ?'),
+    // Keyset paging on the primary key (account_id, seq) of a WITHOUT ROWID table: the table is its own covering index.
     pageHistoryBefore: db.prepare(`SELECT ${HISTORY_COLUMNS} FROM history WHERE account_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`),
+    historyRow: db.prepare(`SELECT ${HISTORY_COLUMNS} FROM history WHERE account_id = ? AND seq = ?`),
+    pageHistoryAfter: db.prepare(`SELECT ${HISTORY_COLUMNS} FROM history WHERE account_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?`),
+    upsertRepair: db.prepare(
+      `INSERT INTO sync_repairs (account_id, target_seq, noted_at) VALUES (?, ?, ?)
+       ON CONFLICT (account_id) DO UPDATE SET target_seq = MAX(target_seq, excluded.target_seq)`,
+    ),
+    getRepair: db.prepare('SELECT account_id AS accountId, target_seq AS targetSeq, noted_at AS notedAt FROM sync_repairs WHERE account_id = ?'),
+    allRepairs: db.prepare('SELECT account_id AS accountId, target_seq AS targetSeq, noted_at AS notedAt FROM sync_repairs ORDER BY account_id'),
+    deleteRepair: db.prepare('DELETE FROM sync_repairs WHERE account_id = ?'),
     allHistory: db.prepare(`SELECT ${HISTORY_COLUMNS} FROM history WHERE account_id = ? ORDER BY seq`),
     insertTransfer: db.prepare(
       `INSERT INTO transfers (id, customer_id, from_account_id, to_account_id, amount_won, memo, state, requested_at, snapshot,
@@ -99,20 +122,44 @@ export function createChannelStore(db: Db) {
     accountsOf: (customerId: number) => s.accountsOf.all(customerId) as ChannelAccount[],
     allAccounts: () => s.allAccounts.all() as ChannelAccount[],
     /**
-     * Applies one posting to the history copy, idempotently by (account, seq):
-     * 'applied', 'duplicate' (already there), or 'gap' (an earlier row is missing; nothing written).
+     * Applies one posting to the history copy, idempotently by (account, seq) (S8):
+     * 'applied', 'duplicate' (already there), or 'gap' (an earlier row is missing; nothing
+     * written, so a customer never sees a hole: the row comes back with the repair).
      */
-    applyPosting(p: Posting): 'applied' | 'duplicate' | 'gap' {
+    applyPosting(p: Posting): ApplyResult {
       s.ensureAccount.run(p.accountId);
       const account = s.getAccount.get(p.accountId) as ChannelAccount;
       if (p.seq <= account.lastSeq) return 'duplicate';
       if (p.seq !== account.lastSeq + 1) return 'gap';
       s.insertHistory.run(p);
-      s.setBalance.run(p.balanceAfterWon, p.seq, p.accountId);
+      s.appendedRow.run(p.balanceAfterWon, p.seq, p.accountId);
       return 'applied';
     },
+    /**
+     * What a consumer without S8 does: trusts the log. Every delivery adds its amount to the
+     * balance and rows land wherever they fall, holes and all. Only the simulator's ablation uses it.
+     */
+    applyPostingNaively(p: Posting): ApplyResult {
+      s.ensureAccount.run(p.accountId);
+      s.insertHistoryIfAbsent.run(p);
+      s.naiveAppend.run(p.amountWon, p.seq, p.accountId);
+      return 'applied';
+    },
+    /** Forgets an account's copy (rows, balance, last seq) so that repair rebuilds it from the core. */
+    resetAccount(accountId: number): void {
+      s.deleteHistory.run(accountId);
+      s.resetAccount.run(accountId);
+    },
+    noteRepair: (accountId: number, targetSeq: number, at: number) => void s.upsertRepair.run(accountId, targetSeq, at),
+    repairOf: (accountId: number) => s.getRepair.get(accountId) as RepairRow | undefined,
+    allRepairs: () => s.allRepairs.all() as RepairRow[],
+    clearRepair: (accountId: number) => void s.deleteRepair.run(accountId),
     pageHistoryBefore: (accountId: number, beforeSeq: number, limit: number) =>
       s.pageHistoryBefore.all(accountId, beforeSeq, limit) as HistoryRow[],
+    historyCount: (accountId: number) => s.countHistory.get(accountId) as number,
+    historyRow: (accountId: number, seq: number) => s.historyRow.get(accountId, seq) as HistoryRow | undefined,
+    pageHistoryAfter: (accountId: number, afterSeq: number, limit: number) =>
+      s.pageHistoryAfter.all(accountId, afterSeq, limit) as HistoryRow[],
     allHistory: (accountId: number) => s.allHistory.all(accountId) as HistoryRow[],
     insertTransfer: (row: Omit<TransferRow, 'state' | 'reason' | 'settledAt'> & { holdsLock: 0 | 1 }) => void s.insertTransfer.run(row),
     updateTransfer(id: string, state: TransferState, reason: string | null, settledAt: number | null, nextDeadlineAt: number | null, snapshot: string): void {

@@ -14,7 +14,9 @@ import type { Link } from '../net/link.ts';
 import type { LinkResponse, Posting } from '../net/messages.ts';
 import type { TransferInput, TransferPolicy, TransferState } from '../machines/transfer.ts';
 import { createChannelStore, type ChannelAccount, type ChannelStore, type Customer, type HistoryRow, type JournalRow, type TransferRow } from './channel-store.ts';
+import { createGapRepair, type GapRepair } from './gap-repair.ts';
 import { createLogConsumer } from './log-consumer.ts';
+import { createReconciler, ReconcileInterrupted, type ReconcileReport, type Reconciler } from './reconciler.ts';
 import { createTransferActors, type TransferActors } from './transfer-actors.ts';
 
 export type ChannelTiming = {
@@ -25,6 +27,8 @@ export type ChannelTiming = {
   cutoffMs: number;
   /** Added to the cutoff before the first query when the fence (S6) is off: the talk's rule. */
   cutoffMarginMs: number;
+  /** How often reconciliation runs (S8); 0: only on demand. */
+  reconcileIntervalMs: number;
 };
 
 export type ChannelDeps = {
@@ -72,6 +76,10 @@ export function createChannel(deps: ChannelDeps) {
   let store: ChannelStore | null = null;
   let actors: TransferActors | null = null;
   let consumer: ReturnType<typeof createLogConsumer> | null = null;
+  let repair: GapRepair | null = null;
+  let reconciler: Reconciler | null = null;
+  let reconcileTimer: TimerHandle | null = null;
+  let lastReconcile: ReconcileReport | null = null;
   const waiters = new Map<string, Set<() => void>>();
   const transitionListeners = new Set<TransitionListener>();
 
@@ -122,7 +130,9 @@ export function createChannel(deps: ChannelDeps) {
         return;
       }
       case 'postings':
-        return; // gap repair answers: see the history-sync issue
+        return repair?.onAnswer(message);
+      case 'account-summaries':
+        return reconciler?.onAnswer(message);
     }
   }
 
@@ -136,9 +146,36 @@ export function createChannel(deps: ChannelDeps) {
     return row === undefined ? undefined : view(row);
   }
 
-  function onGap(_posting: Posting): void {
-    // A posting past a hole is not applied: the customer never sees a hole. Repair comes
-    // with the history-sync work (S8); until then the row waits for the log to redeliver.
+  /** Inside a channel transaction: applies one posting as the protocol says, noting any hole. */
+  function applyPosting(st: ChannelStore, r: GapRepair, posting: Posting): void {
+    if (!deps.protocol.S8) {
+      st.applyPostingNaively(posting);
+      return;
+    }
+    if (st.applyPosting(posting) !== 'gap') return;
+    r.noteGap(posting.accountId, posting.seq);
+    // Kick the repair once this transaction has committed.
+    deps.clock.setTimeout(() => repair?.kick(posting.accountId), 0);
+  }
+
+  function reconcileNow(): Promise<ReconcileReport> {
+    assert(reconciler !== null, 'the channel is not running');
+    return reconciler.run().then((report) => {
+      lastReconcile = report;
+      return report;
+    });
+  }
+
+  function scheduleReconcile(): void {
+    const every = deps.timing.reconcileIntervalMs;
+    if (every <= 0 || !deps.protocol.S8) return;
+    reconcileTimer = deps.clock.setTimeout(() => {
+      reconcileTimer = null;
+      if (store === null) return;
+      reconcileNow().then(scheduleReconcile, (error: unknown) => {
+        if (!(error instanceof ReconcileInterrupted)) throw error;
+      });
+    }, every);
   }
 
   return {
@@ -146,6 +183,10 @@ export function createChannel(deps: ChannelDeps) {
       assert(store === null, 'the channel is already running');
       const st = createChannelStore(openDatabase(deps.dbPath, 'channel', deps.synchronous));
       store = st;
+      const t = deps.timing;
+      const timing = { answerTimeoutMs: t.queryTimeoutMs, backoffBaseMs: t.backoffBaseMs, backoffMaxMs: t.backoffMaxMs };
+      const r = createGapRepair({ store: st, link: deps.link, clock: deps.clock, timing });
+      repair = r;
       actors = createTransferActors({
         store: st,
         clock: deps.clock,
@@ -153,24 +194,45 @@ export function createChannel(deps: ChannelDeps) {
         storeBeforeSend: deps.protocol.S3,
         onSettled: notifySettled,
         onTransition: (id, step) => transitionListeners.forEach((l) => l(id, step)),
-        onApplyGap: onGap,
+        applyPosting: (posting) => applyPosting(st, r, posting),
       });
       deps.link.onResponse(onLinkResponse);
       for (const row of st.unfinishedTransfers()) actors.restore(row.id, row.snapshot);
       const a = actors;
-      consumer = createLogConsumer({ store: st, log: deps.log, clock: deps.clock, deliver: (id, e) => void a.send(id, e), onGap });
-      consumer.start();
+      const c = createLogConsumer({
+        store: st,
+        log: deps.log,
+        clock: deps.clock,
+        exactlyOnce: deps.protocol.S8,
+        deliver: (id, e) => void a.send(id, e),
+        noteGap: (posting) => r.noteGap(posting.accountId, posting.seq),
+        onGaps: (accountIds) => accountIds.forEach((id) => r.kick(id)),
+      });
+      consumer = c;
+      // A report waits for its repairs long enough to ride out a lost answer or two; a repair
+      // still going after that carries on in the background and shows in the next report.
+      const repairWaitMs = 4 * t.queryTimeoutMs;
+      reconciler = createReconciler({ store: st, link: deps.link, clock: deps.clock, repair: r, drainLog: () => c.drain(), timing: { ...timing, repairWaitMs } });
+      r.resumeAll();
+      c.start();
+      scheduleReconcile();
     },
     /** A crash that keeps the disk: actors stop where they are, nothing more is committed. */
     stop(): void {
       if (store === null) return;
       deps.link.onResponse(null);
       consumer?.stop();
+      repair?.stop();
+      reconciler?.stop();
+      if (reconcileTimer !== null) deps.clock.clearTimeout(reconcileTimer);
+      reconcileTimer = null;
       actors?.stopAll();
       store.db.close();
       store = null;
       actors = null;
       consumer = null;
+      repair = null;
+      reconciler = null;
       // Whoever waited for an outcome gets the transfer as it stands.
       for (const id of [...waiters.keys()]) notifySettled(id);
     },
@@ -253,7 +315,26 @@ export function createChannel(deps: ChannelDeps) {
         waiters.set(id, set);
       });
     },
+    /** Newest first: the rows below `beforeSeq`. Reads only the channel's copy. */
     pageHistoryBefore: (accountId: number, beforeSeq: number, limit: number): HistoryRow[] => live().pageHistoryBefore(accountId, beforeSeq, limit),
+    /** Oldest first: the rows above `afterSeq` (pull to refresh). Reads only the channel's copy. */
+    pageHistoryAfter: (accountId: number, afterSeq: number, limit: number): HistoryRow[] => live().pageHistoryAfter(accountId, afterSeq, limit),
+    /** Compares every account with the core in bounded batches and repairs what differs (S8). */
+    reconcile: reconcileNow,
+    lastReconcileReport: () => lastReconcile,
+    /** Accounts with a hole still being repaired. */
+    repairsPending: () => repair?.pendingCount() ?? 0,
+    /** Stops and starts the log consumer alone: it carries on from its committed offset. */
+    restartConsumer(): void {
+      assert(consumer !== null, 'the channel is not running');
+      consumer.stop();
+      consumer.start();
+    },
+    /** Rewinds the consumer to an older offset: everything after it is delivered again. */
+    redeliverFrom(offset: number): void {
+      assert(consumer !== null, 'the channel is not running');
+      consumer.seek(offset);
+    },
     onTransition(listener: TransitionListener): () => void {
       transitionListeners.add(listener);
       return () => transitionListeners.delete(listener);

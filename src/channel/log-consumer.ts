@@ -1,7 +1,7 @@
 /**
  * The event-log consumer: applies the core's postings to the history copy, idempotently by
  * (account, seq), committing its offset in the same channel transaction as the rows, and
- * turns decisions into outcome events for live transfers (S1, S2).
+ * turns decisions into outcome events for live transfers (S1, S2, S8).
  */
 import type { Clock } from '../lib/clock.ts';
 import type { EventLogReader } from '../net/event-log.ts';
@@ -16,14 +16,47 @@ export type LogConsumerDeps = {
   store: ChannelStore;
   log: EventLogReader;
   clock: Clock;
+  /** S8: exactly-once in effect. Off, every delivery is applied as it comes and the offset commits on its own. */
+  exactlyOnce: boolean;
   /** Outcome events for transfers, delivered after the batch that carried them commits. */
   deliver: (transferId: string, event: TransferEvent) => void;
-  onGap?: (posting: Posting) => void;
+  /** Inside the batch's transaction: a posting past a hole was held back. */
+  noteGap: (posting: Posting) => void;
+  /** After the batch commits: the accounts whose holes need repair. */
+  onGaps: (accountIds: number[]) => void;
 };
 
 export function createLogConsumer(deps: LogConsumerDeps) {
   let unsubscribe: (() => void) | null = null;
   let draining = false;
+
+  function applyBatch(entries: ReturnType<EventLogReader['read']>, outcomes: [string, TransferEvent][], gapAccounts: Set<number>): void {
+    const { store } = deps;
+    const at = deps.clock.now();
+    for (const { record } of entries) {
+      switch (record.type) {
+        case 'account-opened':
+          store.ensureAccount(record.accountId);
+          break;
+        case 'posting':
+          if (!deps.exactlyOnce) {
+            store.applyPostingNaively(record.posting);
+          } else if (store.applyPosting(record.posting) === 'gap') {
+            deps.noteGap(record.posting);
+            gapAccounts.add(record.posting.accountId);
+          }
+          break;
+        case 'decision':
+          outcomes.push([
+            record.requestId,
+            record.outcome === 'executed'
+              ? { type: 'EXECUTED', at, via: 'log', posting: null }
+              : { type: 'REJECTED', at, via: 'log', reason: record.reason! },
+          ]);
+          break;
+      }
+    }
+  }
 
   /** Reads and applies one batch; returns how many records it consumed. */
   function pollOnce(): number {
@@ -32,36 +65,24 @@ export function createLogConsumer(deps: LogConsumerDeps) {
     const entries = deps.log.read(from, CONSUMER_BATCH);
     if (entries.length === 0) return 0;
     const outcomes: [string, TransferEvent][] = [];
-    const gaps: Posting[] = [];
-    const at = deps.clock.now();
-    store.db.transaction(() => {
-      for (const { record } of entries) {
-        switch (record.type) {
-          case 'account-opened':
-            store.ensureAccount(record.accountId);
-            break;
-          case 'posting':
-            if (store.applyPosting(record.posting) === 'gap') gaps.push(record.posting);
-            break;
-          case 'decision':
-            outcomes.push([
-              record.requestId,
-              record.outcome === 'executed'
-                ? { type: 'EXECUTED', at, via: 'log', posting: null }
-                : { type: 'REJECTED', at, via: 'log', reason: record.reason! },
-            ]);
-            break;
-        }
-      }
-      store.commitOffset(CONSUMER_NAME, entries[entries.length - 1]!.offset + 1);
-    })();
-    for (const p of gaps) deps.onGap?.(p);
+    const gapAccounts = new Set<number>();
+    const nextOffset = entries[entries.length - 1]!.offset + 1;
+    if (deps.exactlyOnce) {
+      store.db.transaction(() => {
+        applyBatch(entries, outcomes, gapAccounts);
+        store.commitOffset(CONSUMER_NAME, nextOffset);
+      })();
+    } else {
+      store.db.transaction(() => applyBatch(entries, outcomes, gapAccounts))();
+      store.commitOffset(CONSUMER_NAME, nextOffset);
+    }
+    if (gapAccounts.size > 0) deps.onGaps([...gapAccounts]);
     for (const [id, event] of outcomes) deps.deliver(id, event);
     return entries.length;
   }
 
   function drain(): void {
-    if (draining) return;
+    if (draining || unsubscribe === null) return;
     draining = true;
     try {
       while (pollOnce() === CONSUMER_BATCH) {
@@ -81,6 +102,14 @@ export function createLogConsumer(deps: LogConsumerDeps) {
       unsubscribe?.();
       unsubscribe = null;
     },
+    get running(): boolean {
+      return unsubscribe !== null;
+    },
     drain,
+    /** Redelivery from an older offset, as after a consumer-group rebalance: at-least-once. */
+    seek(offset: number): void {
+      deps.store.commitOffset(CONSUMER_NAME, Math.max(1, offset));
+      drain();
+    },
   };
 }

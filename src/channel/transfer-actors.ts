@@ -31,7 +31,8 @@ export type TransferActorsDeps = {
   storeBeforeSend: boolean;
   onSettled: (transferId: string) => void;
   onTransition?: (transferId: string, journal: { at: number; event: string; from: TransferState; to: TransferState }) => void;
-  onApplyGap?: (posting: Posting) => void;
+  /** Applies the sender's posting to history inside the settling transaction (read your writes). */
+  applyPosting: (posting: Posting) => void;
 };
 
 const DELAY_EVENTS: Record<string, string> = {
@@ -93,9 +94,7 @@ export function createTransferActors(deps: TransferActorsDeps) {
         if (event.type !== 'EXECUTED' || event.posting === null) return;
         const posting = event.posting;
         assert(posting.accountId === c.fromAccountId && posting.transferId === c.transferId, 'the posting is the sender side of this transfer');
-        entryOf(c.transferId).inCommit.push(() => {
-          if (deps.store.applyPosting(posting) === 'gap') deps.onApplyGap?.(posting);
-        });
+        entryOf(c.transferId).inCommit.push(() => deps.applyPosting(posting));
       },
     },
   });

@@ -25,6 +25,7 @@ export type CoreBankingDeps = {
 };
 
 export const MAX_POSTINGS_PER_ANSWER = 500;
+export const MAX_SUMMARIES_PER_ANSWER = 500;
 const OUTBOX_BATCH = 1000;
 
 export type DepositInput = { accountId: number; amountWon: number; fromBank: string; fromName: string };
@@ -141,6 +142,13 @@ export function createCoreBanking(deps: CoreBankingDeps) {
           postings: live().postingsAfter(message.accountId, message.afterSeq, limit),
           lastSeq: account?.lastSeq ?? 0,
         });
+        return;
+      }
+      case 'account-summaries': {
+        // One short read per batch: reconciliation never holds the core for long.
+        const limit = Math.min(Math.max(1, message.limit), MAX_SUMMARIES_PER_ANSWER);
+        const summaries = live().summariesAfter(message.afterAccountId, limit);
+        deps.link.respond({ type: 'account-summaries', afterAccountId: message.afterAccountId, summaries, done: summaries.length < limit });
         return;
       }
     }

@@ -3,7 +3,7 @@
  * the log outbox, created once per open database.
  */
 import type { Db } from '../lib/sqlite.ts';
-import type { Decision, LogRecord, Posting, PostingKind, RejectReason } from '../net/messages.ts';
+import type { AccountSummary, Decision, LogRecord, Posting, PostingKind, RejectReason } from '../net/messages.ts';
 
 type PostingRow = {
   account_id: number;
@@ -56,6 +56,7 @@ export function createCoreStore(db: Db) {
     unpublished: db.prepare('SELECT id, record FROM log_outbox WHERE published = 0 ORDER BY id LIMIT ?'),
     markPublished: db.prepare('UPDATE log_outbox SET published = 1 WHERE id = ?'),
     totalBalance: db.prepare('SELECT COALESCE(SUM(balance_won), 0) FROM accounts').pluck(),
+    summariesAfter: db.prepare('SELECT id AS accountId, last_seq AS lastSeq, balance_won AS balanceWon FROM accounts WHERE id > ? ORDER BY id LIMIT ?'),
     allAccounts: db.prepare('SELECT id, holder_name AS holderName, balance_won AS balanceWon, last_seq AS lastSeq FROM accounts ORDER BY id'),
     executedTwice: db.prepare(
       "SELECT transfer_id FROM postings WHERE kind = 'transfer-out' GROUP BY transfer_id HAVING COUNT(*) > 1",
@@ -68,6 +69,8 @@ export function createCoreStore(db: Db) {
     db,
     getAccount: (id: number) => s.getAccount.get(id) as CoreAccount | undefined,
     allAccounts: () => s.allAccounts.all() as CoreAccount[],
+    /** One bounded batch of account summaries, for the channel's reconciliation. */
+    summariesAfter: (afterAccountId: number, limit: number) => s.summariesAfter.all(afterAccountId, limit) as AccountSummary[],
     openAccount(holderName: string, at: number): number {
       return Number(s.insertAccount.run(holderName, at).lastInsertRowid);
     },

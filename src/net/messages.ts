@@ -48,13 +48,18 @@ export type QueryAnswer = Decision | { kind: 'not-found' };
 export type LinkRequest =
   | { type: 'execute'; request: ExecuteRequest }
   | { type: 'query'; requestId: string }
-  | { type: 'postings-after'; accountId: number; afterSeq: number; limit: number };
+  | { type: 'postings-after'; accountId: number; afterSeq: number; limit: number }
+  | { type: 'account-summaries'; afterAccountId: number; limit: number };
+
+/** What reconciliation compares: the core's postings of an account are seq 1..lastSeq, no holes. */
+export type AccountSummary = { accountId: number; lastSeq: number; balanceWon: number };
 
 /** Core -> channel. */
 export type LinkResponse =
   | { type: 'execute-answer'; requestId: string; decision: Decision }
   | { type: 'query-answer'; requestId: string; answer: QueryAnswer }
-  | { type: 'postings'; accountId: number; afterSeq: number; postings: Posting[]; lastSeq: number };
+  | { type: 'postings'; accountId: number; afterSeq: number; postings: Posting[]; lastSeq: number }
+  | { type: 'account-summaries'; afterAccountId: number; summaries: AccountSummary[]; done: boolean };
 
 /** One event-log record, keyed by account so per-account order holds. */
 export type LogRecord =

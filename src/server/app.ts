@@ -2,7 +2,10 @@
  * The Hono app: mounts each route file, authenticates, and turns every error into one
  * problem+json shape. Tests call `app.request()` on it with no socket.
  */
+import { join } from 'node:path';
 import { Hono } from 'hono';
+import { loadOrCreateSecretKey } from '../lib/secret-key.ts';
+import { createCursorCodec } from './cursor.ts';
 import { HTTPException } from 'hono/http-exception';
 import type { AppDeps, AppEnv } from './env.ts';
 import { authenticate, requireAdmin } from './auth.ts';
@@ -11,6 +14,9 @@ import { accountRoutes } from './routes/accounts.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { machineRoutes } from './routes/machines.ts';
 import { transferRoutes } from './routes/transfers.ts';
+
+/** The key that signs history cursors, in DATA_DIR: cursors stay valid across restarts. */
+export const CURSOR_KEY_FILE = 'cursor.key';
 
 export function createApp(deps: AppDeps & { log?: (message: string, error: unknown) => void }) {
   const app = new Hono<AppEnv>();
@@ -26,7 +32,7 @@ export function createApp(deps: AppDeps & { log?: (message: string, error: unkno
   app.route('/transfers', transferRoutes(deps));
   app.use('/me', auth);
   app.use('/accounts/*', auth);
-  app.route('/', accountRoutes(deps));
+  app.route('/', accountRoutes(deps, createCursorCodec(loadOrCreateSecretKey(join(deps.bank.dataDir, CURSOR_KEY_FILE), deps.bank.random))));
 
   app.notFound((c) => problemResponse(c, new Problem(404, 'Not Found', `no route for ${c.req.method} ${c.req.path}`)));
   app.onError((error, c) => {

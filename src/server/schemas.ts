@@ -3,6 +3,7 @@
  * headers. Limits are explicit here; nothing past the edge re-validates them.
  */
 import { z } from 'zod';
+import { MAX_CURSOR_LENGTH } from './cursor.ts';
 
 export const MAX_BODY_BYTES = 16 * 1024;
 export const MAX_NAME_LENGTH = 100;
@@ -73,15 +74,24 @@ export const restart = z.strictObject({ side: z.enum(['channel', 'core']) });
 /** 1-255 visible ASCII characters. */
 export const idempotencyKey = z.string().regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 visible ASCII characters');
 
-export const pageQuery = z.strictObject({
-  limit: z
-    .string()
-    .regex(/^[1-9][0-9]{0,2}$/, `must be an integer from 1 to ${MAX_PAGE_SIZE}`)
-    .transform(Number)
-    .refine((n) => n <= MAX_PAGE_SIZE, `must be an integer from 1 to ${MAX_PAGE_SIZE}`)
-    .default(DEFAULT_PAGE_SIZE),
-  cursor: z.string().max(200).optional(),
-});
+/** Cursors are checked by their signature in the route; here only their size is bounded. */
+const cursorText = z.string().min(1).max(MAX_CURSOR_LENGTH);
+
+export const pageQuery = z
+  .strictObject({
+    limit: z
+      .string()
+      .regex(/^[1-9][0-9]{0,2}$/, `must be an integer from 1 to ${MAX_PAGE_SIZE}`)
+      .transform(Number)
+      .refine((n) => n <= MAX_PAGE_SIZE, `must be an integer from 1 to ${MAX_PAGE_SIZE}`)
+      .default(DEFAULT_PAGE_SIZE),
+    cursor: cursorText.optional(),
+    since: cursorText.optional(),
+  })
+  .refine((q) => q.cursor === undefined || q.since === undefined, {
+    message: 'give cursor (older rows) or since (newer rows), not both',
+    path: ['since'],
+  });
 
 export function formatIssues(error: z.ZodError): string {
   return error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : 'body'}: ${i.message}`).join('; ');

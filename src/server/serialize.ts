@@ -4,6 +4,7 @@
 import type { HistoryRow } from '../channel/channel-store.ts';
 import type { TransferView } from '../channel/channel.ts';
 import type { Posting } from '../net/messages.ts';
+import type { ReconcileReport } from '../channel/reconciler.ts';
 
 export const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -32,5 +33,16 @@ export function historyItemJson(r: HistoryRow | Posting) {
     memo: r.memo,
     transferId: r.transferId,
     occurredAt: iso(r.occurredAt),
+  };
+}
+
+export function reconcileJson(r: ReconcileReport) {
+  return {
+    accountsChecked: r.accountsChecked,
+    mismatches: r.mismatches,
+    repaired: r.repaired,
+    tookMs: r.tookMs,
+    startedAt: iso(r.startedAt),
+    problems: r.problems,
   };
 }

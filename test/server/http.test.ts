@@ -840,7 +840,7 @@ test('history pages newest first through every row, with no duplicate and no gap
     const query: string = cursor === null ? '?limit=7' : `?limit=7&cursor=${encodeURIComponent(cursor)}`;
     const page = await call(ctx, 'GET', `/accounts/${kim.accountId}/transactions${query}`, { token: kim.token });
     assertStatus(page, 200);
-    assert.equal(keysOf(page.body), ['items', 'nextCursor']);
+    assert.equal(keysOf(page.body), ['headCursor', 'items', 'nextCursor']);
     assert.ok(page.body.items.length <= 7);
     seen.push(...page.body.items);
     cursor = page.body.nextCursor;

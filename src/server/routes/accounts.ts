@@ -1,31 +1,17 @@
 /**
  * /me and /accounts/*: balances and history from the channel's own copy. Nothing here
- * ever asks the core.
+ * ever asks the core. History pages by keyset on the account's seq with signed cursors.
  */
 import { Hono } from 'hono';
 import type { AppDeps, AppEnv } from '../env.ts';
 import { customerOf, mayRead } from '../auth.ts';
 import { parseWith } from '../body.ts';
+import type { CursorCodec } from '../cursor.ts';
 import { badRequest, notFound } from '../problem.ts';
 import { idParam, pageQuery } from '../schemas.ts';
 import { historyItemJson } from '../serialize.ts';
 
-/** An opaque page cursor: the account and the seq the next page starts below. */
-function encodeCursor(accountId: number, beforeSeq: number): string {
-  return Buffer.from(JSON.stringify({ a: accountId, s: beforeSeq })).toString('base64url');
-}
-
-function decodeCursor(cursor: string, accountId: number): number {
-  try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { a?: unknown; s?: unknown };
-    if (value.a === accountId && Number.isSafeInteger(value.s) && (value.s as number) >= 1) return value.s as number;
-  } catch {
-    // falls through to the 400 below
-  }
-  throw badRequest('cursor: not a cursor this server issued for this account');
-}
-
-export function accountRoutes({ bank }: AppDeps) {
+export function accountRoutes({ bank }: AppDeps, cursors: CursorCodec) {
   const app = new Hono<AppEnv>();
 
   app.get('/me', (c) => {
@@ -42,6 +28,12 @@ export function accountRoutes({ bank }: AppDeps) {
     return account;
   };
 
+  const seqOf = (cursor: string, accountId: number, what: 'cursor' | 'since'): number => {
+    const seq = cursors.decode(cursor, accountId);
+    if (seq === null) throw badRequest(`${what}: not a cursor this server issued for this account`);
+    return seq;
+  };
+
   app.get('/accounts/:id', (c) => {
     const account = ownedAccount(c);
     return c.json({ id: account.id, balance: account.balanceWon });
@@ -50,11 +42,26 @@ export function accountRoutes({ bank }: AppDeps) {
   app.get('/accounts/:id/transactions', (c) => {
     const account = ownedAccount(c);
     const query = parseWith(pageQuery, c.req.query(), 'query');
-    const beforeSeq = query.cursor === undefined ? Number.MAX_SAFE_INTEGER : decodeCursor(query.cursor, account.id);
+
+    if (query.since !== undefined) {
+      // Pull to refresh: the rows newer than the cursor's row, oldest first.
+      const afterSeq = seqOf(query.since, account.id, 'since');
+      const rows = bank.channel.pageHistoryAfter(account.id, afterSeq, query.limit + 1);
+      const page = rows.slice(0, query.limit);
+      const head = page[page.length - 1]?.seq ?? afterSeq;
+      return c.json({ items: page.map(historyItemJson), headCursor: cursors.encode(account.id, head), hasMore: rows.length > query.limit });
+    }
+
+    // Scrolling: newest first, below the cursor's row. Seqs run 1..n with no holes, so the
+    // page that reaches seq 1 is the last.
+    const beforeSeq = query.cursor === undefined ? Number.MAX_SAFE_INTEGER : seqOf(query.cursor, account.id, 'cursor');
     const rows = bank.channel.pageHistoryBefore(account.id, beforeSeq, query.limit);
-    const last = rows[rows.length - 1];
-    const nextCursor = rows.length === query.limit && last !== undefined && last.seq > 1 ? encodeCursor(account.id, last.seq) : null;
-    return c.json({ items: rows.map(historyItemJson), nextCursor });
+    const newest = rows[0];
+    const oldest = rows[rows.length - 1];
+    const nextCursor = oldest !== undefined && oldest.seq > 1 && rows.length === query.limit ? cursors.encode(account.id, oldest.seq) : null;
+    // An empty history still gets a head: since=<it> then returns the account's first rows.
+    const headCursor = newest !== undefined ? cursors.encode(account.id, newest.seq) : query.cursor === undefined ? cursors.encode(account.id, 0) : null;
+    return c.json({ items: rows.map(historyItemJson), nextCursor, headCursor });
   });
 
   return app;

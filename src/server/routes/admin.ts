@@ -8,7 +8,8 @@ import { readJson, parseWith } from '../body.ts';
 import { MAX_QUEUED_FAULTS } from '../../net/faults.ts';
 import { Problem, notFound } from '../problem.ts';
 import { fault, idParam, moneySchemas, restart } from '../schemas.ts';
-import { historyItemJson } from '../serialize.ts';
+import { historyItemJson, reconcileJson } from '../serialize.ts';
+import { ReconcileInterrupted } from '../../channel/reconciler.ts';
 
 export function adminRoutes({ bank }: AppDeps) {
   const schemas = moneySchemas(bank.settings.maxAmountWon);
@@ -58,6 +59,20 @@ export function adminRoutes({ bank }: AppDeps) {
     const { side } = await readJson(c, restart);
     bank.restart(side);
     return c.json({ side, status: 'restarted', transfersInFlight: bank.channel.liveActorCount() });
+  });
+
+  app.post('/reconcile', async (c) => {
+    try {
+      return c.json(reconcileJson(await bank.channel.reconcile()));
+    } catch (error) {
+      if (error instanceof ReconcileInterrupted) throw new Problem(503, 'Channel Restarting', 'the channel stopped during reconciliation; try again');
+      throw error;
+    }
+  });
+  app.get('/reconcile', (c) => {
+    const last = bank.channel.lastReconcileReport();
+    if (last === null) throw notFound('no reconciliation has run yet; POST /admin/reconcile runs one');
+    return c.json(reconcileJson(last));
   });
 
   return app;

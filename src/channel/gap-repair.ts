@@ -1,0 +1,135 @@
+/**
+ * Gap repair (S8): when the history copy of an account has a hole, fetch the core's postings
+ * after the account's last seq over the link and apply them in order, retrying with capped
+ * backoff through lost and late answers. Pending repairs are durable rows in channel.db.
+ */
+import type { Clock, TimerHandle } from '../lib/clock.ts';
+import type { Link } from '../net/link.ts';
+import type { LinkResponse } from '../net/messages.ts';
+import type { ChannelStore } from './channel-store.ts';
+
+/** Postings asked for in one repair request; the core caps its answer at its own limit too. */
+export const REPAIR_BATCH = 500;
+
+export type RepairTiming = { answerTimeoutMs: number; backoffBaseMs: number; backoffMaxMs: number };
+
+export type GapRepairDeps = {
+  store: ChannelStore;
+  link: Link;
+  clock: Clock;
+  timing: RepairTiming;
+};
+
+type InFlight = { afterSeq: number; attempt: number; timer: TimerHandle };
+type PostingsAnswer = Extract<LinkResponse, { type: 'postings' }>;
+
+export function createGapRepair(deps: GapRepairDeps) {
+  const { store, clock, timing } = deps;
+  const inFlight = new Map<number, InFlight>();
+  const idleWaiters = new Map<number, Set<(repaired: boolean) => void>>();
+  let running = true;
+
+  function wakeIdle(accountId: number, repaired: boolean): void {
+    const set = idleWaiters.get(accountId);
+    idleWaiters.delete(accountId);
+    set?.forEach((wake) => wake(repaired));
+  }
+
+  function waitBeforeRetryMs(attempt: number): number {
+    return timing.answerTimeoutMs + Math.min(timing.backoffMaxMs, timing.backoffBaseMs * 2 ** Math.min(30, attempt));
+  }
+
+  /** Asks the core for what follows the copy's last seq; re-asks when no answer comes in time. */
+  function ask(accountId: number, attempt: number): void {
+    if (!running) return;
+    const previous = inFlight.get(accountId);
+    if (previous !== undefined) clock.clearTimeout(previous.timer);
+    const afterSeq = store.account(accountId)?.lastSeq ?? 0;
+    const timer = clock.setTimeout(() => {
+      inFlight.delete(accountId);
+      if (store.repairOf(accountId) !== undefined) ask(accountId, attempt + 1);
+    }, waitBeforeRetryMs(attempt));
+    inFlight.set(accountId, { afterSeq, attempt, timer });
+    deps.link.request({ type: 'postings-after', accountId, afterSeq, limit: REPAIR_BATCH });
+  }
+
+  function finish(accountId: number): void {
+    const pending = inFlight.get(accountId);
+    if (pending !== undefined) clock.clearTimeout(pending.timer);
+    inFlight.delete(accountId);
+    wakeIdle(accountId, true);
+  }
+
+  return {
+    /**
+     * Records, inside the caller's transaction, that `accountId` is missing rows up to at least
+     * `seenSeq`. Call `kick` after that transaction commits.
+     */
+    noteGap(accountId: number, seenSeq: number): void {
+      store.ensureAccount(accountId);
+      store.noteRepair(accountId, seenSeq, clock.now());
+    },
+    /** Starts the repair of an account with a durable repair row, unless one is on its way. */
+    kick(accountId: number): void {
+      if (!inFlight.has(accountId) && store.repairOf(accountId) !== undefined) ask(accountId, 0);
+    },
+    /** After a restart: carries on with every repair the channel had noted. */
+    resumeAll(): void {
+      for (const r of store.allRepairs()) this.kick(r.accountId);
+    },
+    /** An answer to `postings-after`: applies it in order, then finishes or asks for more. */
+    onAnswer(answer: PostingsAnswer): void {
+      if (!running) return;
+      const { accountId } = answer;
+      let applied = 0;
+      const done = store.db.transaction(() => {
+        for (const posting of answer.postings) {
+          const result = store.applyPosting(posting);
+          if (result === 'gap') break; // a stale answer from before a reset: the next ask covers it
+          if (result === 'applied') applied++;
+        }
+        const repair = store.repairOf(accountId);
+        if (repair === undefined) return true;
+        const lastSeq = store.account(accountId)!.lastSeq;
+        if (lastSeq >= Math.max(repair.targetSeq, answer.lastSeq)) {
+          store.clearRepair(accountId);
+          return true;
+        }
+        return false;
+      })();
+      if (done) return finish(accountId);
+      // Progress, or the answer to what is on its way now: ask for the next batch at once.
+      // A late duplicate of an older answer changes nothing and leaves the timer to retry.
+      const pending = inFlight.get(accountId);
+      if (applied > 0 || pending === undefined || pending.afterSeq === answer.afterSeq) ask(accountId, 0);
+    },
+    /** Resolves once `accountId` has no repair pending, or after `waitMs` on the channel's clock. */
+    whenRepaired(accountId: number, waitMs: number): Promise<boolean> {
+      return new Promise((resolve) => {
+        if (store.repairOf(accountId) === undefined) return resolve(true);
+        const timer = clock.setTimeout(() => {
+          idleWaiters.get(accountId)?.delete(wake);
+          resolve(false);
+        }, waitMs);
+        const wake = (repaired: boolean) => {
+          clock.clearTimeout(timer);
+          resolve(repaired);
+        };
+        const set = idleWaiters.get(accountId) ?? new Set();
+        set.add(wake);
+        idleWaiters.set(accountId, set);
+      });
+    },
+    pendingCount: () => store.allRepairs().length,
+    /** A crash: timers go, the durable repair rows stay for the next start. */
+    stop(): void {
+      running = false;
+      for (const f of inFlight.values()) clock.clearTimeout(f.timer);
+      inFlight.clear();
+      // Waiters learn that the repair did not finish in this life of the channel.
+      for (const id of [...idleWaiters.keys()]) wakeIdle(id, false);
+    },
+  };
+}
+
+export type GapRepair = ReturnType<typeof createGapRepair>;
