@@ -27,6 +27,7 @@ const schema = z.object({
   CUTOFF_MS: integer('CUTOFF_MS', 1_000, 86_400_000, 60_000),
   RESPONSE_TIMEOUT_MS: integer('RESPONSE_TIMEOUT_MS', 10, 600_000, 3_000),
   MAX_AMOUNT_WON: integer('MAX_AMOUNT_WON', 1, 1_000_000_000_000, 1_000_000_000),
+  RECONCILE_MS: integer('RECONCILE_MS', 0, 86_400_000, 60_000),
 });
 
 export type Config = {
@@ -36,6 +37,8 @@ export type Config = {
   cutoffMs: number;
   responseTimeoutMs: number;
   maxAmountWon: number;
+  /** How often the channel reconciles its history copy with the core; 0: only on POST /admin/reconcile. */
+  reconcileMs: number;
 };
 
 export class ConfigError extends Error {
@@ -59,5 +62,6 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     cutoffMs: c.CUTOFF_MS,
     responseTimeoutMs: c.RESPONSE_TIMEOUT_MS,
     maxAmountWon: c.MAX_AMOUNT_WON,
+    reconcileMs: c.RECONCILE_MS,
   };
 }

@@ -29,7 +29,7 @@ function main(): void {
     coreClock: clock,
     channelClock: clock,
     random: cryptoRandom,
-    settings: { cutoffMs: config.cutoffMs, responseTimeoutMs: config.responseTimeoutMs, queryTimeoutMs: config.responseTimeoutMs, maxAmountWon: config.maxAmountWon },
+    settings: { cutoffMs: config.cutoffMs, responseTimeoutMs: config.responseTimeoutMs, queryTimeoutMs: config.responseTimeoutMs, maxAmountWon: config.maxAmountWon, reconcileIntervalMs: config.reconcileMs },
   });
   bank.start();
 

@@ -14,12 +14,13 @@ test('an empty environment gives the documented defaults', () => {
     cutoffMs: 60_000,
     responseTimeoutMs: 3_000,
     maxAmountWon: 1_000_000_000,
+    reconcileMs: 60_000,
   });
 });
 
 test('every variable is read', () => {
-  const c = parseConfig({ PORT: '8080', DATA_DIR: '/tmp/x', ADMIN_TOKEN: 'a-long-admin-token-1234', CUTOFF_MS: '30000', RESPONSE_TIMEOUT_MS: '500', MAX_AMOUNT_WON: '5000' });
-  assert.equal(c, { port: 8080, dataDir: '/tmp/x', adminToken: 'a-long-admin-token-1234', cutoffMs: 30_000, responseTimeoutMs: 500, maxAmountWon: 5000 });
+  const c = parseConfig({ PORT: '8080', DATA_DIR: '/tmp/x', ADMIN_TOKEN: 'a-long-admin-token-1234', CUTOFF_MS: '30000', RESPONSE_TIMEOUT_MS: '500', MAX_AMOUNT_WON: '5000', RECONCILE_MS: '0' });
+  assert.equal(c, { port: 8080, dataDir: '/tmp/x', adminToken: 'a-long-admin-token-1234', cutoffMs: 30_000, responseTimeoutMs: 500, maxAmountWon: 5000, reconcileMs: 0 });
 });
 
 for (const [name, value] of [
@@ -29,6 +30,8 @@ for (const [name, value] of [
   ['CUTOFF_MS', '1.5'],
   ['RESPONSE_TIMEOUT_MS', '0'],
   ['MAX_AMOUNT_WON', '0'],
+  ['RECONCILE_MS', 'hourly'],
+  ['RECONCILE_MS', '86400001'],
   ['ADMIN_TOKEN', 'short'],
   ['DATA_DIR', ''],
 ] as const) {
