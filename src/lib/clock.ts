@@ -2,6 +2,11 @@
  * Injected time: every side of the bank reads `now()` and arms timers through a Clock,
  * so tests and the simulator can run the same code on virtual time, with skew per side.
  */
+import { assert } from './assert.ts';
+
+/** Drift beyond this is a broken oscillator, not a clock: the simulator stays far inside it. */
+export const MAX_DRIFT_PPM = 100_000;
+
 export type TimerHandle = { readonly id: number };
 
 export interface Clock {
@@ -52,11 +57,26 @@ export class VirtualTime {
     return this.current;
   }
 
-  /** A clock that reads this time shifted by `skewMs` (positive: ahead). Timers are shared. */
-  clock(skewMs = 0): Clock {
+  /**
+   * A clock that reads this time shifted by `skewMs` (positive: ahead) and running fast by
+   * `driftPpm` parts per million (negative: slow) from the moment it is made. Timers are
+   * shared: a delay armed on a drifting clock fires when that clock has moved by the delay.
+   */
+  clock(skewMs = 0, driftPpm = 0): Clock {
+    assert(Math.abs(driftPpm) <= MAX_DRIFT_PPM, `a clock drifts by at most ${MAX_DRIFT_PPM} ppm`);
+    const origin = this.current;
+    const rate = 1 + driftPpm / 1_000_000;
+    if (driftPpm === 0) {
+      return {
+        now: () => this.current + skewMs,
+        setTimeout: (fn, delayMs) => this.schedule(fn, delayMs),
+        clearTimeout: (handle) => this.cancel(handle),
+      };
+    }
     return {
-      now: () => this.current + skewMs,
-      setTimeout: (fn, delayMs) => this.schedule(fn, delayMs),
+      // Whole milliseconds, never backwards: a drifting clock is still monotonic.
+      now: () => origin + skewMs + Math.floor((this.current - origin) * rate),
+      setTimeout: (fn, delayMs) => this.schedule(fn, Math.ceil(Math.max(0, delayMs) / rate)),
       clearTimeout: (handle) => this.cancel(handle),
     };
   }

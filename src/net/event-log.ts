@@ -11,6 +11,7 @@ export type LogEntry = { offset: number; record: LogRecord };
 
 /** Kafka's consumer view: fetch from an offset, learn that there is more. */
 export interface EventLogReader {
+  /** Nothing while the log is paused: the broker is unreachable, appends still land. */
   read(fromOffset: number, maxRecords: number): LogEntry[];
   endOffset(): number;
   /** Called (later, through the clock) after records are appended. Returns an unsubscribe. */
@@ -22,7 +23,15 @@ export interface EventLogWriter {
   publish(records: LogRecord[]): void;
 }
 
-export type EventLog = EventLogReader & EventLogWriter;
+/** Fault injection on the consumer side: a paused log serves no reads and wakes no one. */
+export interface EventLogControl {
+  pause(): void;
+  /** Ends a pause; subscribers are told there may be records to read. */
+  resume(): void;
+  readonly paused: boolean;
+}
+
+export type EventLog = EventLogReader & EventLogWriter & EventLogControl;
 
 export function createEventLog(db: Db, clock: Clock, faults: FaultQueue): EventLog {
   const insert = db.prepare('INSERT INTO records (key, record, appended_at) VALUES (?, ?, ?)');
@@ -30,9 +39,10 @@ export function createEventLog(db: Db, clock: Clock, faults: FaultQueue): EventL
   const maxOffset = db.prepare('SELECT COALESCE(MAX(log_offset), 0) FROM records').pluck();
   const listeners = new Set<() => void>();
   let notifyArmed = false;
+  let paused = false;
 
   function notify(): void {
-    if (notifyArmed) return;
+    if (notifyArmed || paused) return;
     notifyArmed = true;
     clock.setTimeout(() => {
       notifyArmed = false;
@@ -63,10 +73,22 @@ export function createEventLog(db: Db, clock: Clock, faults: FaultQueue): EventL
       if (now.length > 0) land(now);
     },
     read(fromOffset, maxRecords) {
+      if (paused) return [];
       const rows = readFrom.all(fromOffset, maxRecords) as { offset: number; record: string }[];
       return rows.map((r) => ({ offset: r.offset, record: JSON.parse(r.record) as LogRecord }));
     },
     endOffset: () => (maxOffset.get() as number) + 1,
+    pause() {
+      paused = true;
+    },
+    resume() {
+      if (!paused) return;
+      paused = false;
+      notify();
+    },
+    get paused() {
+      return paused;
+    },
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

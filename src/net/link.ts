@@ -17,13 +17,28 @@ export interface Link {
   onRequest(handler: ((message: LinkRequest) => void) | null): void;
 }
 
-export type LinkOptions = { clock: Clock; faults: FaultQueue; latencyMs?: number };
+/** Which way a link message travels. */
+export type LinkPipe = Extract<Pipe, 'request' | 'response'>;
 
-export function createLink({ clock, faults, latencyMs = 0 }: LinkOptions): Link {
+/**
+ * The network beyond the fault queue: decides, per message, after how long each copy
+ * arrives. No copy is a drop, two are a duplicate, unequal delays reorder. The simulator
+ * plugs its seeded scheduler in here (it may also crash the sending side from here, right
+ * after the commit that preceded the send); production has none.
+ */
+export interface NetworkPolicy {
+  deliveries(pipe: LinkPipe, message: LinkRequest | LinkResponse): readonly number[];
+  /** Called once the copies are on their way (the simulator may crash the sender here). */
+  afterSend?(pipe: LinkPipe, message: LinkRequest | LinkResponse): void;
+}
+
+export type LinkOptions = { clock: Clock; faults: FaultQueue; latencyMs?: number; network?: NetworkPolicy };
+
+export function createLink({ clock, faults, latencyMs = 0, network }: LinkOptions): Link {
   let toCore: ((m: LinkRequest) => void) | null = null;
   let toChannel: ((m: LinkResponse) => void) | null = null;
 
-  function carry<M>(pipe: Pipe, message: M, deliver: (m: M) => void): void {
+  function carry<M extends LinkRequest | LinkResponse>(pipe: LinkPipe, message: M, deliver: (m: M) => void): void {
     const fate = faults.next(pipe);
     // Messages are cloned as a network would: the receiver never shares the sender's object.
     const wire = () => structuredClone(message);
@@ -31,7 +46,15 @@ export function createLink({ clock, faults, latencyMs = 0 }: LinkOptions): Link 
       case 'drop':
         return;
       case 'deliver':
-        clock.setTimeout(() => deliver(wire()), latencyMs);
+        if (network === undefined) {
+          clock.setTimeout(() => deliver(wire()), latencyMs);
+          return;
+        }
+        for (const delayMs of network.deliveries(pipe, message)) {
+          const copy = wire();
+          clock.setTimeout(() => deliver(copy), latencyMs + delayMs);
+        }
+        network.afterSend?.(pipe, message);
         return;
       case 'delay':
         clock.setTimeout(() => deliver(wire()), latencyMs + fate.delayMs);
