@@ -1,0 +1,269 @@
+/**
+ * One simulated run: a whole bank (the same createBank as src/main.ts, SQLite in a temp dir)
+ * on virtual time, a seeded workload of customers, and faults of the network, the log,
+ * the clocks and both processes. Faults stop, the bank settles, then every invariant is checked.
+ */
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { createBank, type Bank, type Side } from '../bank.ts';
+import { VirtualTime } from '../lib/clock.ts';
+import { InvariantError } from '../lib/assert.ts';
+import type { Protocol } from '../lib/protocol.ts';
+import { checkInvariants, checkOneInFlight, type Violation as InvariantViolation } from './invariants.ts';
+import { SimNetwork, SimulatedCrash } from './network.ts';
+import { Prng } from './prng.ts';
+import { BOUNDS, SIM_SETTINGS, drawProfile, type SimProfile } from './profile.ts';
+import { createWorkload, type Workload } from './workload.ts';
+
+/** What a run found wrong: an invariant of DESIGN.md section 6, or a failed assertion in the bank. */
+export type SimViolation = { check: string; detail: string };
+
+export type SimOptions = {
+  seed: number;
+  transfers: number;
+  protocol: Protocol;
+  /** Receives the schedule and every transition, one line each (--trace). */
+  trace?: (line: string) => void;
+};
+
+export type SimStats = {
+  transfers: number;
+  succeeded: number;
+  failed: number;
+  inFlightRefusals: number;
+  replays: number;
+  crashes: number;
+  redeliveries: number;
+  deposits: number;
+  pagesRead: number;
+  virtualMs: number;
+};
+
+export type SimResult = { seed: number; violations: SimViolation[]; stats: SimStats; profile: SimProfile };
+
+const START_MS = Date.UTC(2026, 0, 1);
+
+/**
+ * Everything after the last fault that may still be moving: the latest late message, a
+ * query held back until the cutoff has passed (S5 without the fence), a lost query's
+ * backoff and the side that was down. Past this the bank must be quiet.
+ */
+export const SETTLE_BOUND_MS =
+  BOUNDS.maxLateDelayMs + SIM_SETTINGS.cutoffMs! + SIM_SETTINGS.cutoffMarginMs! + SIM_SETTINGS.responseTimeoutMs! +
+  2 * SIM_SETTINGS.queryTimeoutMs! + SIM_SETTINGS.backoffMaxMs! + BOUNDS.maxDowntimeMs;
+
+const tempRoot = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+
+const fromInvariant = (v: InvariantViolation): SimViolation => ({ check: `invariant ${v.invariant} (${v.name})`, detail: v.detail });
+
+export function runSeed(options: SimOptions): SimResult {
+  const trace = options.trace ?? (() => {});
+  const prng = new Prng(options.seed);
+  const profile = drawProfile(prng);
+  const time = new VirtualTime(START_MS);
+  const stamp = (line: string) => trace(`${String(time.now() - START_MS).padStart(9, ' ')}ms ${line}`);
+  stamp(`seed ${options.seed}: ${JSON.stringify(profile)}`);
+  const network = new SimNetwork(prng, profile.faults, stamp);
+  const dataDir = mkdtempSync(join(tempRoot, 'scrollbank-sim-'));
+  const bank = createBank({
+    dataDir,
+    coreClock: time.clock(profile.coreSkewMs, profile.coreDriftPpm),
+    channelClock: time.clock(profile.channelSkewMs, profile.channelDriftPpm),
+    random: prng,
+    protocol: options.protocol,
+    settings: SIM_SETTINGS,
+    synchronous: 'OFF', // the 'disk' survives every simulated crash; power cuts are not simulated
+    network,
+  });
+  const run = new Run(bank, time, prng, profile, network, dataDir, stamp);
+  try {
+    return { seed: options.seed, violations: run.execute(options.transfers), stats: run.stats, profile };
+  } finally {
+    bank.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+class Run {
+  readonly stats: SimStats = { transfers: 0, succeeded: 0, failed: 0, inFlightRefusals: 0, replays: 0, crashes: 0, redeliveries: 0, deposits: 0, pagesRead: 0, virtualMs: 0 };
+  private readonly violations: SimViolation[] = [];
+  private readonly seen = new Set<string>();
+  private faultsOn = true;
+  private readonly down = new Set<Side>();
+  private workload!: Workload;
+
+  constructor(
+    readonly bank: Bank,
+    readonly time: VirtualTime,
+    readonly prng: Prng,
+    readonly profile: SimProfile,
+    private readonly network: SimNetwork,
+    private readonly dataDir: string,
+    readonly trace: (line: string) => void,
+  ) {}
+
+  execute(transfers: number): SimViolation[] {
+    this.bank.channel.onTransition((id, s) => this.trace(`channel ${id} ${s.from} -> ${s.to} (${s.event})`));
+    this.guard(() => this.bank.start());
+    this.workload = createWorkload(this, transfers);
+    this.armFaults();
+    // The workload runs until its last customer has made their last transfer.
+    while (!this.workload.done() && this.violations.length === 0) this.advance(1_000);
+    this.stopFaults();
+    this.advance(SETTLE_BOUND_MS);
+    this.stats.virtualMs = this.time.now() - START_MS;
+    if (this.violations.some((v) => v.check === 'assertion')) return this.violations;
+    this.checkAtEnd();
+    return this.violations;
+  }
+
+  /** Moves virtual time forward; a simulated crash thrown on the way restarts its side. */
+  advance(ms: number): void {
+    const target = this.time.now() + ms;
+    for (let guardRounds = 0; ; guardRounds++) {
+      if (this.guard(() => this.time.advance(target - this.time.now()))) return;
+      if (guardRounds > 10_000) throw new Error('a crash loop: the bank crashes every time it starts');
+    }
+  }
+
+  /** Runs `body`; a simulated crash takes its side down, any other error is a bug found. True if nothing was thrown. */
+  guard(body: () => void): boolean {
+    try {
+      body();
+      return true;
+    } catch (error) {
+      if (error instanceof SimulatedCrash) {
+        this.crash(error.side, error.where, 0);
+        return false;
+      }
+      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      this.report('assertion', `${message}${error instanceof InvariantError ? '' : ` ${String((error as Error).stack ?? '').split('\n')[1]?.trim() ?? ''}`}`);
+      return false;
+    }
+  }
+
+  report(check: string, detail: string): void {
+    const key = `${check}|${detail}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    this.trace(`VIOLATION ${check}: ${detail}`);
+    this.violations.push({ check, detail });
+  }
+
+  isUp(side: Side): boolean {
+    return !this.down.has(side) && (side === 'core' ? this.bank.core.running : this.bank.channel.running);
+  }
+
+  /** A process crash that keeps the disk; the side comes back after `downtimeMs`. */
+  crash(side: Side, why: string, downtimeMs: number): void {
+    this.stats.crashes++;
+    this.trace(`crash ${side} (${why}), back in ${downtimeMs}ms`);
+    this.down.add(side);
+    (side === 'core' ? this.bank.core : this.bank.channel).stop();
+    this.time.schedule(() => this.recover(side), downtimeMs);
+  }
+
+  private recover(side: Side): void {
+    if (!this.down.has(side)) return;
+    this.down.delete(side);
+    this.trace(`start ${side}`);
+    // A crash during recovery is thrown from here and handled like any other.
+    (side === 'core' ? this.bank.core : this.bank.channel).start();
+  }
+
+  /** Checks that hold at every moment, not only once quiet. */
+  checkNow(): void {
+    if (!this.isUp('channel')) return;
+    for (const v of checkOneInFlight(this.bank)) this.report(`invariant ${v.invariant} (${v.name})`, v.detail);
+  }
+
+  private every(meanMs: number, name: string, act: () => void): void {
+    if (meanMs === 0) return;
+    const next = () => {
+      if (!this.faultsOn) return;
+      this.guard(act);
+      this.time.schedule(next, this.prng.int(Math.floor(meanMs / 2), Math.floor((meanMs * 3) / 2)));
+    };
+    this.trace(`fault ${name} every ~${meanMs}ms`);
+    this.time.schedule(next, this.prng.int(0, meanMs));
+  }
+
+  private armFaults(): void {
+    const f = this.profile.faults;
+    this.every(f.cutEveryMs, 'link cut', () => {
+      if (this.network.cut) return;
+      const ms = this.prng.int(1_000, BOUNDS.maxCutMs);
+      this.trace(`link cut for ${ms}ms`);
+      this.network.cut = true;
+      this.time.schedule(() => {
+        this.network.cut = false;
+        this.trace('link restored');
+      }, ms);
+    });
+    this.every(f.pauseEveryMs, 'log pause', () => {
+      if (this.bank.log.paused) return;
+      const ms = this.prng.int(1_000, BOUNDS.maxPauseMs);
+      this.trace(`log paused for ${ms}ms`);
+      this.bank.log.pause();
+      this.time.schedule(() => {
+        this.trace('log resumed');
+        this.bank.log.resume();
+      }, ms);
+    });
+    this.every(f.redeliverEveryMs, 'log redelivery', () => this.redeliver(this.prng.int(1, BOUNDS.maxRedeliverRecords)));
+    this.every(f.crashEveryMs, 'crash', () => {
+      const side = this.prng.pick(['channel', 'core'] as const);
+      if (this.isUp(side)) this.crash(side, 'at a random moment', this.prng.int(0, BOUNDS.maxDowntimeMs));
+    });
+  }
+
+  /** The consumer goes back `records` offsets, as after a rebalance: everything after is delivered again. */
+  private redeliver(records: number): void {
+    if (!this.isUp('channel')) return;
+    this.stats.redeliveries++;
+    this.bank.channel.stop();
+    const db = new Database(join(this.dataDir, 'channel.db'));
+    try {
+      const row = db.prepare('SELECT consumer, next_offset AS next FROM consumer_offsets ORDER BY consumer LIMIT 1').get() as { consumer: string; next: number } | undefined;
+      if (row !== undefined) {
+        const to = Math.max(1, row.next - records);
+        this.trace(`log redelivery: consumer back from offset ${row.next} to ${to}`);
+        db.prepare('UPDATE consumer_offsets SET next_offset = ? WHERE consumer = ?').run(to, row.consumer);
+      }
+    } finally {
+      db.close();
+    }
+    this.bank.channel.start();
+  }
+
+  private stopFaults(): void {
+    this.trace('faults stop');
+    this.faultsOn = false;
+    this.network.calm = true;
+    this.network.cut = false;
+    this.bank.log.resume();
+    for (const side of [...this.down]) this.guard(() => this.recover(side));
+  }
+
+  private checkAtEnd(): void {
+    for (const side of ['core', 'channel'] as const) {
+      if (!this.isUp(side)) this.report('invariant 4 (liveness)', `the ${side} is still down after the settle bound`);
+    }
+    if (!this.isUp('core') || !this.isUp('channel')) return;
+    for (const v of checkInvariants(this.bank, [1, 2, 3, 4, 5, 6, 7])) this.report(fromInvariant(v).check, v.detail);
+    const channel = this.bank.channel.inspect();
+    for (const account of channel.allAccounts()) {
+      const holder = channel.inFlightFrom(account.id);
+      if (holder !== undefined) this.report('invariant 4 (liveness)', `account ${account.id} is still locked by transfer ${holder}`);
+    }
+    this.workload.checkAtEnd();
+    for (const t of channel.allTransfers()) {
+      if (t.state === 'succeeded') this.stats.succeeded++;
+      if (t.state === 'failed') this.stats.failed++;
+    }
+  }
+}
+
+export type SimRun = Run;
