@@ -93,7 +93,12 @@ export function createCoreBanking(deps: CoreBankingDeps) {
       pruneExpired: ({ context }) => {
         // Without the cutoff a tombstone is the only fence left, so nothing may be pruned.
         if (!context.enforceCutoff) return;
-        live().pruneBefore(deps.clock.now() - context.cutoffMs - deps.pruneMarginMs);
+        // A tombstone is written on the core's clock, but the cutoff is measured from the
+        // request's time on the channel's: with the core behind by up to allowedSkewMs, a
+        // fenced request can still be inside the cutoff that long after its fence. Keep
+        // every tombstone until no request it fences could pass the cutoff any more.
+        const keepMs = context.cutoffMs + Math.max(deps.pruneMarginMs, context.allowedSkewMs);
+        live().pruneBefore(deps.clock.now() - keepMs);
       },
     },
   });
