@@ -116,6 +116,15 @@ export class VirtualTime {
     this.current = target;
   }
 
+  /** Moves time to the next timer and fires that one only; false when none is armed. */
+  fireNext(): boolean {
+    const next = this.timers.shift();
+    if (next === undefined) return false;
+    this.current = Math.max(this.current, next.dueAt);
+    next.fn();
+    return true;
+  }
+
   /** Fires everything due now, without moving time. */
   runDue(): void {
     this.advance(0);
