@@ -48,6 +48,20 @@ const TRANSFER_COLUMNS = `id, customer_id AS customerId, from_account_id AS from
 const HISTORY_COLUMNS = `seq, amount_won AS amountWon, balance_after_won AS balanceAfterWon, kind, counterparty, memo,
   transfer_id AS transferId, occurred_at AS occurredAt`;
 
+/** A history row as a raw array, in HISTORY_COLUMNS order. */
+type RawHistoryRow = [number, number, number, PostingKind, string | null, string | null, string | null, number];
+
+const historyRowOf = (r: RawHistoryRow): HistoryRow => ({
+  seq: r[0],
+  amountWon: r[1],
+  balanceAfterWon: r[2],
+  kind: r[3],
+  counterparty: r[4],
+  memo: r[5],
+  transferId: r[6],
+  occurredAt: r[7],
+});
+
 export function createChannelStore(db: Db) {
   const s = {
     insertCustomer: db.prepare('INSERT INTO customers (name, created_at) VALUES (?, ?)'),
@@ -74,9 +88,10 @@ export function createChannelStore(db: Db) {
     ),
     naiveAppend: db.prepare('UPDATE accounts SET balance_won = balance_won + ?, last_seq = MAX(last_seq, ?) WHERE id = ?'),
     // Keyset paging on the primary key (account_id, seq) of a WITHOUT ROWID table: the table is its own covering index.
-    pageHistoryBefore: db.prepare(`SELECT ${HISTORY_COLUMNS} FROM history WHERE account_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`),
+    // Raw rows, made into objects here: better-sqlite3 builds arrays much faster than keyed objects.
+    pageHistoryBefore: db.prepare(`SELECT ${HISTORY_COLUMNS} FROM history WHERE account_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`).raw(),
     historyRow: db.prepare(`SELECT ${HISTORY_COLUMNS} FROM history WHERE account_id = ? AND seq = ?`),
-    pageHistoryAfter: db.prepare(`SELECT ${HISTORY_COLUMNS} FROM history WHERE account_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?`),
+    pageHistoryAfter: db.prepare(`SELECT ${HISTORY_COLUMNS} FROM history WHERE account_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?`).raw(),
     upsertRepair: db.prepare(
       `INSERT INTO sync_repairs (account_id, target_seq, noted_at) VALUES (?, ?, ?)
        ON CONFLICT (account_id) DO UPDATE SET target_seq = MAX(target_seq, excluded.target_seq)`,
@@ -155,11 +170,11 @@ export function createChannelStore(db: Db) {
     allRepairs: () => s.allRepairs.all() as RepairRow[],
     clearRepair: (accountId: number) => void s.deleteRepair.run(accountId),
     pageHistoryBefore: (accountId: number, beforeSeq: number, limit: number) =>
-      s.pageHistoryBefore.all(accountId, beforeSeq, limit) as HistoryRow[],
+      (s.pageHistoryBefore.all(accountId, beforeSeq, limit) as RawHistoryRow[]).map(historyRowOf),
     historyCount: (accountId: number) => s.countHistory.get(accountId) as number,
     historyRow: (accountId: number, seq: number) => s.historyRow.get(accountId, seq) as HistoryRow | undefined,
     pageHistoryAfter: (accountId: number, afterSeq: number, limit: number) =>
-      s.pageHistoryAfter.all(accountId, afterSeq, limit) as HistoryRow[],
+      (s.pageHistoryAfter.all(accountId, afterSeq, limit) as RawHistoryRow[]).map(historyRowOf),
     allHistory: (accountId: number) => s.allHistory.all(accountId) as HistoryRow[],
     insertTransfer: (row: Omit<TransferRow, 'state' | 'reason' | 'settledAt'> & { holdsLock: 0 | 1 }) => void s.insertTransfer.run(row),
     updateTransfer(id: string, state: TransferState, reason: string | null, settledAt: number | null, nextDeadlineAt: number | null, snapshot: string): void {
