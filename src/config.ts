@@ -18,7 +18,11 @@ const integer = (name: string, min: number, max: number, fallback: number) =>
     });
 
 const schema = z.object({
-  PORT: integer('PORT', 1, 65535, 3000),
+  PORT: integer('PORT', 0, 65535, 3000),
+  HOST: z
+    .string()
+    .regex(/^[A-Za-z0-9.:-]{1,253}$/, 'HOST must be a host name or an IP address, such as 127.0.0.1')
+    .optional(),
   DATA_DIR: z.string().min(1, 'DATA_DIR must not be empty').default('./data'),
   ADMIN_TOKEN: z
     .string()
@@ -28,10 +32,16 @@ const schema = z.object({
   RESPONSE_TIMEOUT_MS: integer('RESPONSE_TIMEOUT_MS', 10, 600_000, 3_000),
   MAX_AMOUNT_WON: integer('MAX_AMOUNT_WON', 1, 1_000_000_000_000, 1_000_000_000),
   RECONCILE_MS: integer('RECONCILE_MS', 0, 86_400_000, 60_000),
+  INSPECT: z
+    .enum(['0', '1', ''], { message: 'INSPECT must be 1 (on) or 0 (off)' })
+    .optional(),
 });
 
 export type Config = {
+  /** 0: any free port (the listening line says which). */
   port: number;
+  /** The address to listen on; null: every interface. */
+  host: string | null;
   dataDir: string;
   adminToken: string | null;
   cutoffMs: number;
@@ -39,6 +49,8 @@ export type Config = {
   maxAmountWon: number;
   /** How often the channel reconciles its history copy with the core; 0: only on POST /admin/reconcile. */
   reconcileMs: number;
+  /** Report every transfer actor's transitions to Stately's inspector (needs internet). */
+  inspect: boolean;
 };
 
 export class ConfigError extends Error {
@@ -57,11 +69,13 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   }
   return {
     port: c.PORT,
+    host: c.HOST ?? null,
     dataDir: c.DATA_DIR,
     adminToken: c.ADMIN_TOKEN ?? null,
     cutoffMs: c.CUTOFF_MS,
     responseTimeoutMs: c.RESPONSE_TIMEOUT_MS,
     maxAmountWon: c.MAX_AMOUNT_WON,
     reconcileMs: c.RECONCILE_MS,
+    inspect: c.INSPECT === '1',
   };
 }

@@ -9,6 +9,7 @@ import { createBank } from './bank.ts';
 import { ConfigError, parseConfig } from './config.ts';
 import { createSystemClock } from './lib/clock.ts';
 import { cryptoRandom, randomToken } from './lib/ids.ts';
+import { connectSkyInspector } from './inspect.ts';
 import { createApp } from './server/app.ts';
 
 function main(): void {
@@ -44,9 +45,14 @@ function main(): void {
     }
   }
 
+  if (config.inspect) {
+    connectSkyInspector(bank.channel, (line) => console.error(line)).catch((error: unknown) => console.error('INSPECT=1 but the inspector could not start:', error));
+  }
+
   const app = createApp({ bank, adminToken });
-  const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
-    console.log(`scrollbank listening on http://localhost:${info.port} (data in ${config.dataDir})`);
+  const listen = config.host === null ? { fetch: app.fetch, port: config.port } : { fetch: app.fetch, port: config.port, hostname: config.host };
+  const server = serve(listen, (info) => {
+    console.log(`scrollbank listening on http://${config.host ?? 'localhost'}:${info.port} (data in ${config.dataDir})`);
   });
   const shutdown = () => {
     server.close();

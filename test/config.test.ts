@@ -9,18 +9,20 @@ import { ConfigError, parseConfig } from '../src/config.ts';
 test('an empty environment gives the documented defaults', () => {
   assert.equal(parseConfig({}), {
     port: 3000,
+    host: null,
     dataDir: './data',
     adminToken: null,
     cutoffMs: 60_000,
     responseTimeoutMs: 3_000,
     maxAmountWon: 1_000_000_000,
     reconcileMs: 60_000,
+    inspect: false,
   });
 });
 
 test('every variable is read', () => {
-  const c = parseConfig({ PORT: '8080', DATA_DIR: '/tmp/x', ADMIN_TOKEN: 'a-long-admin-token-1234', CUTOFF_MS: '30000', RESPONSE_TIMEOUT_MS: '500', MAX_AMOUNT_WON: '5000', RECONCILE_MS: '0' });
-  assert.equal(c, { port: 8080, dataDir: '/tmp/x', adminToken: 'a-long-admin-token-1234', cutoffMs: 30_000, responseTimeoutMs: 500, maxAmountWon: 5000, reconcileMs: 0 });
+  const c = parseConfig({ PORT: '8080', DATA_DIR: '/tmp/x', ADMIN_TOKEN: 'a-long-admin-token-1234', CUTOFF_MS: '30000', RESPONSE_TIMEOUT_MS: '500', MAX_AMOUNT_WON: '5000', RECONCILE_MS: '0', HOST: '127.0.0.1', INSPECT: '1' });
+  assert.equal(c, { port: 8080, host: '127.0.0.1', dataDir: '/tmp/x', adminToken: 'a-long-admin-token-1234', cutoffMs: 30_000, responseTimeoutMs: 500, maxAmountWon: 5000, reconcileMs: 0, inspect: true });
 });
 
 for (const [name, value] of [
@@ -33,6 +35,8 @@ for (const [name, value] of [
   ['RECONCILE_MS', 'hourly'],
   ['RECONCILE_MS', '86400001'],
   ['ADMIN_TOKEN', 'short'],
+  ['INSPECT', 'yes'],
+  ['HOST', 'local host'],
   ['DATA_DIR', ''],
 ] as const) {
   test(`a bad ${name} (${JSON.stringify(value)}) stops the start with a message naming it`, () => {
@@ -45,6 +49,12 @@ for (const [name, value] of [
     }
   });
 }
+
+test('PORT=0 asks for any free port, and INSPECT=0 or unset keeps the inspector off', () => {
+  assert.is(parseConfig({ PORT: '0' }).port, 0);
+  assert.is(parseConfig({ INSPECT: '0' }).inspect, false);
+  assert.is(parseConfig({}).inspect, false);
+});
 
 test('a response timeout that is not below the cutoff is refused, naming both', () => {
   assert.throws(() => parseConfig({ CUTOFF_MS: '5000', RESPONSE_TIMEOUT_MS: '5000' }), /RESPONSE_TIMEOUT_MS.*CUTOFF_MS/);

@@ -13,20 +13,34 @@ import { Problem, problemResponse } from './problem.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { machineRoutes } from './routes/machines.ts';
+import { transferStreamRoutes, type TransferStreamOptions } from './routes/transfer-stream.ts';
 import { transferRoutes } from './routes/transfers.ts';
+import { webRoutes, type WebOptions } from './routes/web.ts';
 
 /** The key that signs history cursors, in DATA_DIR: cursors stay valid across restarts. */
 export const CURSOR_KEY_FILE = 'cursor.key';
 
-export function createApp(deps: AppDeps & { log?: (message: string, error: unknown) => void }) {
+export type AppOptions = AppDeps & {
+  log?: (message: string, error: unknown) => void;
+  /** Where the built front end is (dist/web by default). */
+  web?: WebOptions;
+  stream?: TransferStreamOptions;
+};
+
+export function createApp(deps: AppOptions) {
   const app = new Hono<AppEnv>();
   const auth = authenticate(deps.bank, deps.adminToken);
 
   app.get('/health', (c) => c.json({ status: 'ok' }));
   app.route('/machines', machineRoutes());
+  app.route('/', webRoutes(deps, deps.web));
 
   app.use('/admin/*', auth, requireAdmin);
   app.route('/admin', adminRoutes(deps));
+  // Before /transfers/*: EventSource cannot send a header, so the token may come in
+  // ?access_token= or the scrollbank_token cookie here (a GET that changes nothing).
+  app.use('/transfers/:id/stream', authenticate(deps.bank, deps.adminToken, { queryOrCookie: true }));
+  app.route('/transfers', transferStreamRoutes(deps, deps.stream));
   app.use('/transfers/*', auth);
   app.use('/transfers', auth);
   app.route('/transfers', transferRoutes(deps));

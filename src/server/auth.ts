@@ -1,9 +1,13 @@
 /**
  * Bearer-token authentication: the admin token guards /admin/*, customer tokens are looked
  * up by their hash. Missing or unknown token: 401; a customer where it may not go: 403.
+ * Read-only browser routes (event streams, viz pages) also take the token from the
+ * `access_token` query parameter or the `scrollbank_token` cookie: EventSource and a plain
+ * link cannot send an Authorization header.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
 import type { Bank } from '../bank.ts';
 import type { AppEnv, Principal } from './env.ts';
 import { forbidden, unauthorized } from './problem.ts';
@@ -11,13 +15,31 @@ import { forbidden, unauthorized } from './problem.ts';
 const MAX_TOKEN_LENGTH = 200;
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-export function authenticate(bank: Bank, adminToken: string): MiddlewareHandler<AppEnv> {
+/** RFC 6750 section 2.3's name for a token in the query. */
+export const TOKEN_QUERY_PARAM = 'access_token';
+export const TOKEN_COOKIE = 'scrollbank_token';
+
+export type TokenSources = {
+  /** Also accept `?access_token=` and the `scrollbank_token` cookie (GET-only browser routes). */
+  queryOrCookie?: boolean;
+};
+
+function tokenOf(c: Context, sources: TokenSources): string {
+  const header = c.req.header('authorization');
+  if (header === undefined && sources.queryOrCookie === true) {
+    const token = c.req.query(TOKEN_QUERY_PARAM) ?? getCookie(c, TOKEN_COOKIE);
+    if (token !== undefined && /^[\x21-\x7e]+$/.test(token)) return token;
+    throw unauthorized(`send Authorization: Bearer <token>, ?${TOKEN_QUERY_PARAM}=<token> or the ${TOKEN_COOKIE} cookie`);
+  }
+  const match = header === undefined ? null : /^Bearer ([\x21-\x7e]+)$/i.exec(header);
+  if (match === null) throw unauthorized('send Authorization: Bearer <token>');
+  return match[1]!;
+}
+
+export function authenticate(bank: Bank, adminToken: string, sources: TokenSources = {}): MiddlewareHandler<AppEnv> {
   const adminDigest = digest(adminToken);
   return async (c, next) => {
-    const header = c.req.header('authorization');
-    const match = header === undefined ? null : /^Bearer ([\x21-\x7e]+)$/i.exec(header);
-    if (match === null) throw unauthorized('send Authorization: Bearer <token>');
-    const token = match[1]!;
+    const token = tokenOf(c, sources);
     if (token.length > MAX_TOKEN_LENGTH) throw unauthorized('unknown token');
     let principal: Principal | undefined;
     if (timingSafeEqual(digest(token), adminDigest)) principal = { kind: 'admin' };

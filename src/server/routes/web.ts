@@ -1,0 +1,79 @@
+/**
+ * The pages: GET / (the bank), GET /viz (every machine), GET /viz/transfers/:id (one
+ * transfer, live; owner or admin only) and their bundled assets from dist/web, built by
+ * `npm run build:web`. Everything is served from here: the pages fetch nothing from outside.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Hono, type Context } from 'hono';
+import { WEB_ASSETS, WEB_DIST_DIR } from '../../web/paths.ts';
+import type { AppDeps, AppEnv } from '../env.ts';
+import { authenticate, mayRead } from '../auth.ts';
+import { parseWith } from '../body.ts';
+import { Problem, notFound } from '../problem.ts';
+import { transferIdParam } from '../schemas.ts';
+
+/** The pages may load only what this server serves, and talk only to it. */
+export const CONTENT_SECURITY_POLICY =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+const PAGE_HEADERS = {
+  'Content-Type': 'text/html; charset=utf-8',
+  'Content-Security-Policy': CONTENT_SECURITY_POLICY,
+  // Tokens may ride in a page's query (?access_token=): never pass the address on.
+  'Referrer-Policy': 'no-referrer',
+  'X-Content-Type-Options': 'nosniff',
+  'Cache-Control': 'no-store',
+};
+
+const CONTENT_TYPES: Record<string, string> = {
+  js: 'text/javascript; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+};
+
+export type WebOptions = {
+  /** Where the built front end is; dist/web by default. */
+  webDir?: string;
+};
+
+export function webRoutes(deps: AppDeps, options: WebOptions = {}) {
+  const dir = options.webDir ?? WEB_DIST_DIR;
+  const app = new Hono<AppEnv>();
+  const cache = new Map<string, string>();
+
+  const read = (path: string): string => {
+    let text = cache.get(path);
+    if (text === undefined) {
+      try {
+        text = readFileSync(join(dir, path), 'utf8');
+      } catch {
+        throw new Problem(503, 'Front End Not Built', `${path} is missing from ${dir}: run npm run build:web`);
+      }
+      cache.set(path, text);
+    }
+    return text;
+  };
+
+  const page = (c: Context, name: string, values: Record<string, string | number> = {}) => {
+    const html = read(name).replace(/\{\{(\w+)\}\}/g, (_, key: string) => String(values[key] ?? ''));
+    return c.body(html, 200, PAGE_HEADERS);
+  };
+
+  const { settings } = deps.bank;
+  app.get('/', (c) => page(c, 'index.html', { cutoffMs: settings.cutoffMs, responseTimeoutMs: settings.responseTimeoutMs }));
+  app.get('/viz', (c) => page(c, 'viz.html'));
+  app.get('/viz/transfers/:id', authenticate(deps.bank, deps.adminToken, { queryOrCookie: true }), (c) => {
+    const id = parseWith(transferIdParam, c.req.param('id'), 'transfer id');
+    const transfer = deps.bank.channel.transfer(id);
+    if (transfer === undefined) throw notFound(`no transfer ${id}`);
+    mayRead(c, transfer.customerId);
+    return page(c, 'viz.html');
+  });
+  app.get('/assets/:name', (c) => {
+    const name = c.req.param('name');
+    if (!(WEB_ASSETS as readonly string[]).includes(name)) throw notFound(`no asset ${name}`);
+    const type = CONTENT_TYPES[name.slice(name.lastIndexOf('.') + 1)]!;
+    return c.body(read(`assets/${name}`), 200, { 'Content-Type': type, 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-cache' });
+  });
+  return app;
+}

@@ -1,0 +1,180 @@
+/// <reference lib="dom" />
+/**
+ * The bank page (GET /): sign in with a customer token, see the balance, scroll the whole
+ * history, send money and watch the transfer's state live; with the admin token, run the
+ * talk's scenarios from buttons.
+ */
+import { ApiError, api, won } from './api.ts';
+import { HistoryView } from './history.ts';
+import { followTransfer } from './live-transfer.ts';
+import { SCENARIOS, type ScenarioHost, type ScenarioName, type Timing } from './scenarios.ts';
+
+const TOKEN_COOKIE = 'scrollbank_token';
+const STORAGE_KEY = 'scrollbank.session';
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
+  const found = document.getElementById(id);
+  if (found === null) throw new Error(`the page has no #${id}`);
+  return found as T;
+};
+
+type Session = { customerToken: string; adminToken: string | null };
+
+function settings(): Timing {
+  const meta = document.querySelector<HTMLMetaElement>('meta[name="scrollbank-settings"]');
+  return { cutoffMs: Number(meta?.dataset['cutoffMs'] ?? 60_000), responseTimeoutMs: Number(meta?.dataset['responseTimeoutMs'] ?? 3_000) };
+}
+
+function showError(error: unknown): void {
+  const box = $('error');
+  box.textContent = error instanceof ApiError ? `${error.problem.title ?? 'Error'}: ${error.problem.detail ?? ''}` : String(error);
+  box.hidden = false;
+}
+
+/** An Idempotency-Key per submitted form: a double click or a retry sends money once (S7). */
+function newIdempotencyKey(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `web-${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
+async function signIn(session: Session): Promise<void> {
+  const me = await api(session.customerToken, 'GET', '/me');
+  if (session.adminToken !== null) await api(session.adminToken, 'GET', '/admin/faults');
+  sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
+  // Read-only browser routes (the live stream, /viz/transfers/:id) accept this cookie.
+  document.cookie = `${TOKEN_COOKIE}=${encodeURIComponent(session.customerToken)}; path=/; SameSite=Strict`;
+  const account = me.body.accounts[0] as { id: number; balance: number } | undefined;
+  if (account === undefined) throw new Error('this customer has no account');
+  startBank(session, me.body.customer.name as string, account.id);
+}
+
+function signOut(): void {
+  sessionStorage.removeItem(STORAGE_KEY);
+  document.cookie = `${TOKEN_COOKIE}=; path=/; max-age=0; SameSite=Strict`;
+  location.reload();
+}
+
+function startBank(session: Session, customerName: string, accountId: number): void {
+  $('signin').hidden = true;
+  $('bank').hidden = false;
+  $('customer-name').textContent = customerName;
+  $('account-id').textContent = String(accountId);
+  const token = session.customerToken;
+  const history = new HistoryView(token, accountId, $('history-scroll'), $<HTMLOListElement>('history-list'), $('history-sentinel'), $('history-end'), showError);
+
+  const balance = async (): Promise<number> => {
+    const { body } = await api(token, 'GET', `/accounts/${accountId}`);
+    $('balance').textContent = won(body.balance);
+    $('balance').dataset['balance'] = String(body.balance);
+    return body.balance as number;
+  };
+  const refresh = async () => {
+    await Promise.all([history.refresh(), balance()]);
+  };
+
+  const sendTransfer = async () => {
+    const form = $<HTMLFormElement>('transfer-form');
+    const data = new FormData(form);
+    const memo = String(data.get('memo') ?? '').trim();
+    const body = { fromAccountId: accountId, toAccountId: Number(data.get('to')), amount: Number(data.get('amount')), ...(memo === '' ? {} : { memo }) };
+    const { body: transfer } = await api(token, 'POST', '/transfers', body, { 'Idempotency-Key': newIdempotencyKey(), Prefer: 'wait=0' });
+    $('live').hidden = false;
+    const link = $<HTMLAnchorElement>('live-link');
+    link.href = `/viz/transfers/${encodeURIComponent(transfer.id)}`;
+    link.textContent = transfer.id;
+    const settled = followTransfer(transfer.id, token, { chart: $('live-chart'), journal: $<HTMLOListElement>('live-journal'), state: $('live-state'), reason: $('live-reason') }).then(async (outcome) => {
+      await refresh();
+      return outcome;
+    });
+    return { id: transfer.id as string, amount: transfer.amount as number, settled };
+  };
+
+  $<HTMLFormElement>('transfer-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    $('error').hidden = true;
+    sendTransfer().catch(showError);
+  });
+  $('refresh').addEventListener('click', () => void refresh());
+  $('sign-out').addEventListener('click', signOut);
+  enablePullToRefresh($('history-scroll'), refresh);
+  void balance().catch(showError);
+  void history.loadOlder();
+
+  if (session.adminToken !== null) {
+    const host: ScenarioHost = {
+      adminToken: session.adminToken,
+      customerToken: token,
+      accountId,
+      timing: settings(),
+      sendTransfer,
+      balance,
+      refreshHistory: () => history.refresh(),
+      historyHasTransfer: (id) => document.querySelectorAll(`#history-list li[data-transfer-id="${CSS.escape(id)}"]`).length,
+      historyHasSeq: (seq) => history.seqs().includes(seq),
+    };
+    startAdminPanel(host);
+  }
+}
+
+function startAdminPanel(host: ScenarioHost): void {
+  $('admin').hidden = false;
+  const buttons = $('scenario-buttons');
+  const result = $('scenario-result');
+  for (const [name, scenario] of Object.entries(SCENARIOS) as [ScenarioName, (typeof SCENARIOS)[ScenarioName]][]) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = scenario.label;
+    button.dataset['scenario'] = name;
+    button.addEventListener('click', () => {
+      for (const b of buttons.querySelectorAll('button')) b.disabled = true;
+      $('error').hidden = true;
+      result.dataset['scenario'] = name;
+      result.dataset['outcome'] = 'running';
+      result.textContent = `${scenario.label}: running…`;
+      scenario
+        .run(host)
+        .then((outcome) => {
+          result.dataset['outcome'] = outcome.asPredicted ? 'as-predicted' : 'unexpected';
+          result.textContent = `${scenario.label}: ${outcome.text}`;
+        })
+        .catch((error: unknown) => {
+          result.dataset['outcome'] = 'error';
+          result.textContent = `${scenario.label}: ${String(error)}`;
+        })
+        .finally(() => {
+          for (const b of buttons.querySelectorAll('button')) b.disabled = false;
+        });
+    });
+    buttons.append(button);
+  }
+}
+
+/** Pull down at the top of the history to refresh it (touch screens); the button does the same. */
+function enablePullToRefresh(scroller: HTMLElement, refresh: () => Promise<void>): void {
+  let startY: number | null = null;
+  scroller.addEventListener('touchstart', (e) => {
+    startY = scroller.scrollTop === 0 ? (e.touches[0]?.clientY ?? null) : null;
+  }, { passive: true });
+  scroller.addEventListener('touchend', (e) => {
+    const endY = e.changedTouches[0]?.clientY;
+    if (startY !== null && endY !== undefined && endY - startY > 60) void refresh();
+    startY = null;
+  });
+}
+
+function main(): void {
+  const form = $<HTMLFormElement>('signin-form');
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const data = new FormData(form);
+    const admin = String(data.get('admin') ?? '').trim();
+    const session = { customerToken: String(data.get('customer') ?? '').trim(), adminToken: admin === '' ? null : admin };
+    signIn(session).catch((error: unknown) => {
+      $('signin-error').textContent = error instanceof ApiError && error.status === 401 ? 'Unknown token.' : error instanceof ApiError && error.status === 403 ? 'That is not a customer token (or the admin token is wrong).' : String(error);
+    });
+  });
+  const saved = sessionStorage.getItem(STORAGE_KEY);
+  if (saved !== null) signIn(JSON.parse(saved) as Session).catch(() => sessionStorage.removeItem(STORAGE_KEY));
+}
+
+main();

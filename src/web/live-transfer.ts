@@ -1,0 +1,79 @@
+/// <reference lib="dom" />
+/**
+ * One transfer followed live: the transfer machine drawn with its current state
+ * highlighted, and its journal beside it, both fed by GET /transfers/:id/stream.
+ */
+import { watchTransfer, type TransferJson, type TransferWatch, type TransitionJson } from './api.ts';
+import { drawMachine, highlightState, type MachineConfig } from './statechart.ts';
+
+export const isFinal = (state: string) => state === 'succeeded' || state === 'failed';
+
+export type LiveElements = {
+  chart: HTMLElement;
+  journal: HTMLOListElement;
+  state: HTMLElement;
+  reason: HTMLElement;
+};
+
+let transferMachine: Promise<MachineConfig> | null = null;
+
+/** The transfer machine's config, fetched once per page. */
+export function transferMachineConfig(): Promise<MachineConfig> {
+  transferMachine ??= fetch('/machines/transfer').then((r) => {
+    if (!r.ok) throw new Error(`GET /machines/transfer answered ${r.status}`);
+    return r.json() as Promise<MachineConfig>;
+  });
+  return transferMachine;
+}
+
+function journalItem(j: { at: string; event: string; from: string | null; to: string }): HTMLLIElement {
+  const li = document.createElement('li');
+  const time = document.createElement('time');
+  time.dateTime = j.at;
+  time.textContent = new Date(j.at).toLocaleTimeString('en-GB', { hour12: false, fractionalSecondDigits: 3 } as Intl.DateTimeFormatOptions);
+  const what = document.createElement('span');
+  what.textContent = ` ${j.event}: ${j.from ?? '·'} → ${j.to}`;
+  li.append(time, what);
+  return li;
+}
+
+/**
+ * Draws the chart, then follows the transfer until it settles. Resolves with the final
+ * state and reason (the stream's word, or the snapshot's when it was already settled).
+ */
+export async function followTransfer(id: string, token: string | null, els: LiveElements): Promise<{ state: string; reason: string | null }> {
+  const svg = await drawMachine(await transferMachineConfig());
+  els.chart.replaceChildren(svg);
+  els.journal.replaceChildren();
+  let state = '';
+  let reason: string | null = null;
+  const show = (s: string) => {
+    state = s;
+    els.state.textContent = s;
+    els.state.dataset['state'] = s;
+    highlightState(svg, s);
+  };
+  return new Promise((resolve) => {
+    let watch: TransferWatch | null = null;
+    watch = watchTransfer(id, token, {
+      snapshot(t: TransferJson) {
+        els.journal.replaceChildren(...t.journal.map(journalItem));
+        reason = t.reason;
+        els.reason.textContent = t.reason ?? '';
+        show(t.state);
+      },
+      transition(s: TransitionJson) {
+        els.journal.append(journalItem(s));
+        if (s.reason !== null) {
+          reason = s.reason;
+          els.reason.textContent = s.reason;
+        }
+        show(s.to);
+      },
+      end() {
+        watch?.close();
+        resolve({ state, reason });
+      },
+    });
+  });
+}
