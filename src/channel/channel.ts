@@ -61,6 +61,9 @@ export type RequestOutcome =
 
 export type TransitionListener = (transferId: string, step: { at: number; event: string; from: TransferState; to: TransferState }) => void;
 
+/** Known tokens kept in memory, so that most requests authenticate without a read. */
+export const TOKEN_CACHE_SIZE = 10_000;
+
 export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
 function bodyHashOf(r: TransferRequest): string {
@@ -81,6 +84,7 @@ export function createChannel(deps: ChannelDeps) {
   let reconcileTimer: TimerHandle | null = null;
   let lastReconcile: ReconcileReport | null = null;
   const waiters = new Map<string, Set<() => void>>();
+  const tokenCache = new Map<string, Customer>();
   const transitionListeners = new Set<TransitionListener>();
 
   const live = (): ChannelStore => {
@@ -230,6 +234,7 @@ export function createChannel(deps: ChannelDeps) {
       store.db.close();
       store = null;
       actors = null;
+      tokenCache.clear();
       consumer = null;
       repair = null;
       reconciler = null;
@@ -258,7 +263,22 @@ export function createChannel(deps: ChannelDeps) {
         st.setOwner(accountId, customerId);
       })();
     },
-    authenticate: (token: string): Customer | undefined => live().customerByTokenHash(hashToken(token)),
+    /** The customer a token belongs to. Known tokens are remembered: a token never changes owner. */
+    authenticate(token: string): Customer | undefined {
+      const hash = hashToken(token);
+      const known = tokenCache.get(hash);
+      if (known !== undefined) {
+        tokenCache.delete(hash); // least recently used goes first: move this one to the end
+        tokenCache.set(hash, known);
+        return known;
+      }
+      const customer = live().customerByTokenHash(hash);
+      // Unknown tokens are not remembered, so a flood of them cannot push known ones out.
+      if (customer === undefined) return undefined;
+      if (tokenCache.size >= TOKEN_CACHE_SIZE) tokenCache.delete(tokenCache.keys().next().value!);
+      tokenCache.set(hash, customer);
+      return customer;
+    },
     customer: (id: number) => live().customer(id),
     accountsOf: (customerId: number): ChannelAccount[] => live().accountsOf(customerId),
     account: (id: number): ChannelAccount | undefined => live().account(id),
