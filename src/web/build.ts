@@ -51,6 +51,11 @@ export async function buildWeb(options: { ifStale?: boolean } = {}): Promise<'bu
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   const started = Date.now();
-  const result = await buildWeb({ ifStale: process.argv.includes('--if-stale') });
-  console.log(result === 'fresh' ? 'front end is up to date (dist/web)' : `front end built into dist/web in ${Date.now() - started} ms`);
+  buildWeb({ ifStale: process.argv.includes('--if-stale') }).then(
+    (result) => console.log(result === 'fresh' ? 'front end is up to date (dist/web)' : `front end built into dist/web in ${Date.now() - started} ms`),
+    (error: unknown) => {
+      console.error(error);
+      process.exitCode = 1;
+    },
+  );
 }

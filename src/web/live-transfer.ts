@@ -30,7 +30,7 @@ function journalItem(j: { at: string; event: string; from: string | null; to: st
   const li = document.createElement('li');
   const time = document.createElement('time');
   time.dateTime = j.at;
-  time.textContent = new Date(j.at).toLocaleTimeString('en-GB', { hour12: false, fractionalSecondDigits: 3 } as Intl.DateTimeFormatOptions);
+  time.textContent = new Date(j.at).toLocaleTimeString('en-GB', { hour: '2-digit', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 3, hour12: false });
   const what = document.createElement('span');
   what.textContent = ` ${j.event}: ${j.from ?? '·'} → ${j.to}`;
   li.append(time, what);

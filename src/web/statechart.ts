@@ -82,8 +82,8 @@ export async function layoutMachine(config: MachineConfig): Promise<ElkNode> {
     layoutOptions: {
       'elk.algorithm': 'layered',
       'elk.direction': 'RIGHT',
-      'elk.edgeRouting': 'POLYLINE',
-      'elk.layered.spacing.nodeNodeBetweenLayers': '70',
+      'elk.edgeRouting': 'ORTHOGONAL',
+      'elk.layered.spacing.nodeNodeBetweenLayers': '50',
       'elk.spacing.nodeNode': '40',
       'elk.spacing.edgeLabel': '4',
       'elk.padding': '[top=20,left=20,bottom=20,right=20]',
