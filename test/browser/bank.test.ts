@@ -96,6 +96,10 @@ test('scrolling loads older pages until the end, with no duplicate rows, even as
     await page.waitForTimeout(150);
   }
   assert.ok(await page.locator('#history-end').isVisible(), 'reached the end');
+  const sinceRequests: string[] = [];
+  page.on('request', (r) => {
+    if (r.url().includes('since=')) sinceRequests.push(r.url());
+  });
   await page.click('#refresh');
   const expected = await allSeqsFromApi(ctx);
   await page.waitForFunction((n) => document.querySelectorAll('#history-list li').length === n, expected.length, { timeout: 5_000 });
@@ -104,6 +108,7 @@ test('scrolling loads older pages until the end, with no duplicate rows, even as
   assert.equal(seqs, expected, 'every row, newest first, exactly as the server pages them');
   assert.ok(seqs.length >= DEPOSITS + 3, `${seqs.length} rows`);
   assert.match((await page.locator('#history-list li:first-child').textContent())!, 'mid-scroll', 'refresh put the new row on top');
+  assert.ok(sinceRequests.length > 0, 'refresh asked only for what is newer (since=<headCursor>)');
   await page.close();
 });
 

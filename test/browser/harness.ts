@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { isWebBuildFresh } from '../../src/web/build.ts';
+import { buildWeb } from '../../src/web/build.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const ADMIN_TOKEN = 'browser-tests-admin-token-0001';
@@ -22,7 +22,8 @@ const ALLOWED_HOSTS = new Set(['127.0.0.1', 'localhost']);
 export type Server = { url: string; process: ChildProcess; dataDir: string; output: () => string };
 
 export async function startServer(): Promise<Server> {
-  if (!isWebBuildFresh()) throw new Error('the front end is not built (or is stale): npm test builds it first; or run npm run build:web');
+  // npm test builds it first (pretest); a direct uvu run builds it here when stale.
+  await buildWeb({ ifStale: true });
   const dataDir = mkdtempSync(join(tmpdir(), 'scrollbank-browser-'));
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: REPO,
