@@ -81,6 +81,14 @@ test('a transfer made on / appears in the history at once and its live chart end
   await page.waitForFunction((b) => Number(document.querySelector('#balance')?.getAttribute('data-balance')) === b - 12_345, before);
   const journal = await page.locator('#live-journal li').allTextContents();
   assert.ok(journal.some((j) => j.includes('DISPATCH')) && journal.some((j) => j.includes('succeeded')), journal.join(' | '));
+  // The transfer's link opens /viz/transfers/:id with the cookie the sign-in set: no token in the address.
+  assert.is(await page.locator('#live-link').getAttribute('href'), `/viz/transfers/${id}`);
+  const viz = await ctx.browser.newPage();
+  await viz.goto(`${ctx.server.url}/viz/transfers/${id}`);
+  await viz.waitForSelector('#viz[data-settled="true"]');
+  assert.is(await viz.locator('#live-state').textContent(), 'succeeded');
+  assert.is(await viz.locator('#live-journal li').count(), journal.length);
+  await viz.close();
 });
 
 test('scrolling loads older pages until the end, with no duplicate rows, even as new rows land', async (ctx) => {
