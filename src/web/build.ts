@@ -1,10 +1,10 @@
 /**
- * Builds the front end with esbuild: src/web/{bank,viz}.ts bundled (elkjs included) into
- * dist/web/assets/, the pages and the stylesheet copied beside them. `--if-stale` skips
+ * Builds the front end with esbuild: src/web/{bank,viz}.ts bundled into dist/web/assets/
+ * (elkjs in a chunk they share), the pages and the stylesheet copied beside them. `--if-stale` skips
  * the build when the sources and the lock file hash to what the last build recorded.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -31,12 +31,16 @@ export function isWebBuildFresh(): boolean {
 export async function buildWeb(options: { ifStale?: boolean } = {}): Promise<'built' | 'fresh'> {
   if (options.ifStale === true && isWebBuildFresh()) return 'fresh';
   const assets = join(WEB_DIST_DIR, 'assets');
+  rmSync(assets, { recursive: true, force: true }); // no chunk of an older build lingers
   mkdirSync(assets, { recursive: true });
   await build({
     entryPoints: [join(WEB_SOURCE_DIR, 'bank.ts'), join(WEB_SOURCE_DIR, 'viz.ts')],
     outdir: assets,
     bundle: true,
     format: 'esm',
+    // Both pages draw statecharts: elkjs goes into one shared chunk, loaded once.
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
     platform: 'browser',
     target: 'es2022',
     minify: true,

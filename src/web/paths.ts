@@ -9,3 +9,5 @@ export const WEB_DIST_DIR = fileURLToPath(new URL('../../dist/web/', import.meta
 /** The pages and assets the build writes, and the only files the server will serve. */
 export const WEB_PAGES = ['index.html', 'viz.html'] as const;
 export const WEB_ASSETS = ['bank.js', 'viz.js', 'style.css'] as const;
+/** esbuild's shared chunks (chunkNames 'chunk-[hash]'): served when the build made them. */
+export const WEB_CHUNK = /^chunk-[A-Z0-9]{8,16}\.js$/;

@@ -170,6 +170,9 @@ test('only the built assets are served; anything else is a 404 problem, a missin
   assert.ok(js.headers.get('content-type')?.startsWith('text/javascript'));
   await problem(await ctx.app.request('/assets/..%2Fviz.html'), 404);
   await problem(await ctx.app.request('/assets/secret.txt'), 404);
+  await problem(await ctx.app.request('/assets/chunk-ABCDEFGH.js'), 404);
+  writeFileSync(join(ctx.webDir, 'assets', 'chunk-ABCDEFGH.js'), 'export const elk = 1;');
+  assert.is((await ctx.app.request('/assets/chunk-ABCDEFGH.js')).status, 200, 'a chunk the build made is served');
   const missing = await problem(await ctx.app.request('/assets/bank.js'), 503);
   assert.match(missing.detail, 'npm run build:web');
 });

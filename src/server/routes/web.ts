@@ -3,10 +3,10 @@
  * transfer, live; owner or admin only) and their bundled assets from dist/web, built by
  * `npm run build:web`. Everything is served from here: the pages fetch nothing from outside.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Hono, type Context } from 'hono';
-import { WEB_ASSETS, WEB_DIST_DIR } from '../../web/paths.ts';
+import { WEB_ASSETS, WEB_CHUNK, WEB_DIST_DIR } from '../../web/paths.ts';
 import type { AppDeps, AppEnv } from '../env.ts';
 import { authenticate, mayRead } from '../auth.ts';
 import { parseWith } from '../body.ts';
@@ -71,7 +71,10 @@ export function webRoutes(deps: AppDeps, options: WebOptions = {}) {
   });
   app.get('/assets/:name', (c) => {
     const name = c.req.param('name');
-    if (!(WEB_ASSETS as readonly string[]).includes(name)) throw notFound(`no asset ${name}`);
+    const isChunk = WEB_CHUNK.test(name);
+    if (!(WEB_ASSETS as readonly string[]).includes(name) && !isChunk) throw notFound(`no asset ${name}`);
+    // A chunk name is only a guess until a build made it: missing is a 404, not a missing build.
+    if (isChunk && !cache.has(`assets/${name}`) && !existsSync(join(dir, 'assets', name))) throw notFound(`no asset ${name}`);
     const type = CONTENT_TYPES[name.slice(name.lastIndexOf('.') + 1)]!;
     return c.body(read(`assets/${name}`), 200, { 'Content-Type': type, 'X-Content-Type-Options': 'nosniff', 'Cache-Control': 'no-cache' });
   });
