@@ -14,7 +14,7 @@ import { buildWeb } from '../../src/web/build.ts';
 export const CHROMIUM = '/usr/bin/chromium';
 export const ADMIN_TOKEN = 'browser-tests-admin-token-0001';
 /** Short enough that every scenario of the talk finishes in seconds. */
-export const TIMING = { cutoffMs: 1_000, responseTimeoutMs: 300 };
+export const TIMING = { cutoffMs: 1_500, responseTimeoutMs: 800 };
 export const SCREENSHOT_DIR = fileURLToPath(new URL('../../dist/screenshots/', import.meta.url));
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const ALLOWED_HOSTS = new Set(['127.0.0.1', 'localhost']);
