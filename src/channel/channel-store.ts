@@ -48,6 +48,9 @@ const TRANSFER_COLUMNS = `id, customer_id AS customerId, from_account_id AS from
 const HISTORY_COLUMNS = `seq, amount_won AS amountWon, balance_after_won AS balanceAfterWon, kind, counterparty, memo,
   transfer_id AS transferId, occurred_at AS occurredAt`;
 
+/** A history row ready to serve: its seq and its API document (db/005), already JSON. */
+export type PageItem = [seq: number, json: string];
+
 /** A history row as a raw array, in HISTORY_COLUMNS order. */
 type RawHistoryRow = [number, number, number, PostingKind, string | null, string | null, string | null, number];
 
@@ -90,6 +93,8 @@ export function createChannelStore(db: Db) {
     // Keyset paging on the primary key (account_id, seq) of a WITHOUT ROWID table: the table is its own covering index.
     // Raw rows, made into objects here: better-sqlite3 builds arrays much faster than keyed objects.
     pageHistoryBefore: db.prepare(`SELECT ${HISTORY_COLUMNS} FROM history WHERE account_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`).raw(),
+    pageItemsBefore: db.prepare('SELECT seq, item_json FROM history WHERE account_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?').raw(),
+    pageItemsAfter: db.prepare('SELECT seq, item_json FROM history WHERE account_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?').raw(),
     historyRow: db.prepare(`SELECT ${HISTORY_COLUMNS} FROM history WHERE account_id = ? AND seq = ?`),
     pageHistoryAfter: db.prepare(`SELECT ${HISTORY_COLUMNS} FROM history WHERE account_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?`).raw(),
     upsertRepair: db.prepare(
@@ -171,6 +176,10 @@ export function createChannelStore(db: Db) {
     clearRepair: (accountId: number) => void s.deleteRepair.run(accountId),
     pageHistoryBefore: (accountId: number, beforeSeq: number, limit: number) =>
       (s.pageHistoryBefore.all(accountId, beforeSeq, limit) as RawHistoryRow[]).map(historyRowOf),
+    /** Newest first: [seq, the row's API document as JSON] below `beforeSeq`, for serving pages. */
+    pageItemsBefore: (accountId: number, beforeSeq: number, limit: number) => s.pageItemsBefore.all(accountId, beforeSeq, limit) as PageItem[],
+    /** Oldest first: [seq, JSON] above `afterSeq`. */
+    pageItemsAfter: (accountId: number, afterSeq: number, limit: number) => s.pageItemsAfter.all(accountId, afterSeq, limit) as PageItem[],
     historyCount: (accountId: number) => s.countHistory.get(accountId) as number,
     historyRow: (accountId: number, seq: number) => s.historyRow.get(accountId, seq) as HistoryRow | undefined,
     pageHistoryAfter: (accountId: number, afterSeq: number, limit: number) =>

@@ -13,7 +13,7 @@ import type { EventLogReader } from '../net/event-log.ts';
 import type { Link } from '../net/link.ts';
 import type { LinkResponse, Posting } from '../net/messages.ts';
 import type { TransferInput, TransferPolicy, TransferState } from '../machines/transfer.ts';
-import { createChannelStore, type ChannelAccount, type ChannelStore, type Customer, type HistoryRow, type JournalRow, type TransferRow } from './channel-store.ts';
+import { createChannelStore, type PageItem, type ChannelAccount, type ChannelStore, type Customer, type HistoryRow, type JournalRow, type TransferRow } from './channel-store.ts';
 import { createGapRepair, type GapRepair } from './gap-repair.ts';
 import { createLogConsumer } from './log-consumer.ts';
 import { createReconciler, ReconcileInterrupted, type ReconcileReport, type Reconciler } from './reconciler.ts';
@@ -337,6 +337,10 @@ export function createChannel(deps: ChannelDeps) {
     },
     /** Newest first: the rows below `beforeSeq`. Reads only the channel's copy. */
     pageHistoryBefore: (accountId: number, beforeSeq: number, limit: number): HistoryRow[] => live().pageHistoryBefore(accountId, beforeSeq, limit),
+    /** Newest first: the rows below `beforeSeq` as served, each already JSON. Reads only the channel's copy. */
+    pageItemsBefore: (accountId: number, beforeSeq: number, limit: number): PageItem[] => live().pageItemsBefore(accountId, beforeSeq, limit),
+    /** Oldest first: the rows above `afterSeq` as served (pull to refresh). */
+    pageItemsAfter: (accountId: number, afterSeq: number, limit: number): PageItem[] => live().pageItemsAfter(accountId, afterSeq, limit),
     /** Oldest first: the rows above `afterSeq` (pull to refresh). Reads only the channel's copy. */
     pageHistoryAfter: (accountId: number, afterSeq: number, limit: number): HistoryRow[] => live().pageHistoryAfter(accountId, afterSeq, limit),
     /** Compares every account with the core in bounded batches and repairs what differs (S8). */

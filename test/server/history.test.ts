@@ -5,6 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createApp, type App } from '../../src/server/app.ts';
+import { historyItemJson } from '../../src/server/serialize.ts';
 import { drive, makeBank, run, type TestBank } from '../helpers.ts';
 
 const ADMIN_TOKEN = 'admin-token-for-history-tests';
@@ -182,6 +183,28 @@ test('POST /admin/reconcile repairs a planted mismatch and reports it; GET /admi
   assert.equal(seqs(await get(ctx, history(kim), kim.token)), [4, 3, 2, 1]);
   assertProblem(await post(ctx, '/admin/reconcile', kim.token), 403, 'a customer may not reconcile');
   assertProblem(await get(ctx, '/admin/reconcile', kim.token), 403, 'nor read the report');
+});
+
+test('every served row is exactly the API shape of the stored row, whatever its kind, memo or time', async (ctx) => {
+  const kim = await openCustomer(ctx, 'Kim "Quote" \\ 김민지 🙂', 1_000_000_000);
+  const lee = await openCustomer(ctx, 'Lee', 0);
+  const memos = ['점심 🍜', 'a "quoted" \\ back\\slash', '\u2028line\u2029sep', null];
+  for (const [i, memo] of memos.entries()) {
+    ctx.bank.time.advance(i * 333 + 7); // times with every kind of millisecond part
+    const outcome = ctx.bank.channel.requestTransfer({ customerId: 1, fromAccountId: kim.accountId, toAccountId: lee.accountId, amountWon: 999_999 + i, memo, idempotencyKey: null });
+    assert.is(outcome.kind, 'created');
+    run(ctx.bank, 10);
+  }
+  await deposit(ctx, lee, 1);
+  run(ctx.bank);
+  for (const c of [kim, lee]) {
+    const stored = ctx.bank.channel.inspect().allHistory(c.accountId).reverse().map(historyItemJson);
+    const served = await get(ctx, history(c, '?limit=100'), ADMIN_TOKEN);
+    assert.equal(served.body.items, stored);
+    const refreshed = await get(ctx, history(c, `?since=${q(served.body.headCursor)}`), ADMIN_TOKEN);
+    assert.equal(refreshed.body, { items: [], headCursor: served.body.headCursor, hasMore: false });
+  }
+  assert.ok(ctx.bank.channel.inspect().allHistory(kim.accountId).some((r) => r.occurredAt % 1000 !== 0), 'times with milliseconds were served');
 });
 
 test.run();
