@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createCoreBanking } from './core/core-banking.ts';
 import { createChannel } from './channel/channel.ts';
 import type { Clock } from './lib/clock.ts';
+import type { Inspect } from './lib/inspect.ts';
 import type { RandomSource } from './lib/ids.ts';
 import { FULL_PROTOCOL, type Protocol } from './lib/protocol.ts';
 import { openDatabase, type Synchronous } from './lib/sqlite.ts';
@@ -51,6 +52,8 @@ export type BankDeps = {
   protocol?: Protocol;
   settings?: Partial<BankSettings>;
   synchronous?: Synchronous;
+  /** An inspector handed to every actor (INSPECT=1); none by default. */
+  inspect?: Inspect;
   /** The simulator's network between the sides; none in production (see src/net/link.ts). */
   network?: NetworkPolicy;
 };
@@ -78,6 +81,7 @@ export function createBank(deps: BankDeps) {
       pruneIntervalMs: settings.cutoffMs,
     },
     pruneMarginMs: settings.cutoffMarginMs,
+    inspect: deps.inspect,
     synchronous: deps.synchronous,
   });
   const channel = createChannel({
@@ -96,6 +100,7 @@ export function createBank(deps: BankDeps) {
       cutoffMarginMs: settings.cutoffMarginMs,
       reconcileIntervalMs: settings.reconcileIntervalMs,
     },
+    inspect: deps.inspect,
     synchronous: deps.synchronous,
   });
 

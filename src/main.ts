@@ -9,10 +9,11 @@ import { createBank } from './bank.ts';
 import { ConfigError, parseConfig } from './config.ts';
 import { createSystemClock } from './lib/clock.ts';
 import { cryptoRandom, randomToken } from './lib/ids.ts';
-import { connectSkyInspector } from './inspect.ts';
+import { loadSkyInspector } from './inspect.ts';
+import type { Inspect } from './lib/inspect.ts';
 import { createApp } from './server/app.ts';
 
-function main(): void {
+async function main(): Promise<void> {
   let config;
   try {
     config = parseConfig(process.env);
@@ -24,12 +25,21 @@ function main(): void {
     throw error;
   }
   mkdirSync(config.dataDir, { recursive: true });
+  let inspect: Inspect | undefined;
+  if (config.inspect) {
+    // Before the bank starts, so that the actors restored on start are seen too.
+    inspect = await loadSkyInspector((line) => console.error(line)).catch((error: unknown) => {
+      console.error('INSPECT=1 but the inspector could not start; going on without it:', error);
+      return undefined;
+    });
+  }
   const clock = createSystemClock();
   const bank = createBank({
     dataDir: config.dataDir,
     coreClock: clock,
     channelClock: clock,
     random: cryptoRandom,
+    inspect,
     settings: { cutoffMs: config.cutoffMs, responseTimeoutMs: config.responseTimeoutMs, queryTimeoutMs: config.responseTimeoutMs, maxAmountWon: config.maxAmountWon, reconcileIntervalMs: config.reconcileMs },
   });
   bank.start();
@@ -43,10 +53,6 @@ function main(): void {
       bank.channel.registerAccount(customer.id, account.accountId);
       console.log(`demo customer ${name}: account ${account.accountId} (${opening} won), token ${token}`);
     }
-  }
-
-  if (config.inspect) {
-    connectSkyInspector(bank.channel, (line) => console.error(line)).catch((error: unknown) => console.error('INSPECT=1 but the inspector could not start:', error));
   }
 
   const app = createApp({ bank, adminToken });
@@ -63,4 +69,7 @@ function main(): void {
   process.on('SIGTERM', shutdown);
 }
 
-main();
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { createBank, type Bank, type BankSettings } from '../src/bank.ts';
 import { VirtualTime } from '../src/lib/clock.ts';
 import { seededRandom } from '../src/lib/ids.ts';
+import type { Inspect } from '../src/lib/inspect.ts';
 import { FULL_PROTOCOL, type Protocol } from '../src/lib/protocol.ts';
 import { checkInvariants, type InvariantId } from '../src/sim/invariants.ts';
 
@@ -20,6 +21,8 @@ export type TestBankOptions = {
   /** The core's clock minus the channel's, in ms (negative: the core is behind). */
   coreSkewMs?: number;
   seed?: number;
+  /** Sees every actor, as INSPECT=1's inspector would. */
+  inspect?: Inspect;
 };
 
 export function makeBank(options: TestBankOptions = {}): TestBank {
@@ -34,7 +37,8 @@ export function makeBank(options: TestBankOptions = {}): TestBank {
     // Periodic reconciliation sends link messages of its own, which would take faults queued
     // for a scenario's messages: it is on only where a test asks for it.
     settings: { reconcileIntervalMs: 0, ...options.settings },
-    synchronous: 'OFF', // tests do not survive power cuts; the durable default is FULL
+    synchronous: 'OFF',
+    inspect: options.inspect, // tests do not survive power cuts; the durable default is FULL
   });
   bank.start();
   return Object.assign(bank, {

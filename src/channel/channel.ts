@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Clock, TimerHandle } from '../lib/clock.ts';
 import { assert } from '../lib/assert.ts';
 import { randomId, randomToken, type RandomSource } from '../lib/ids.ts';
+import type { Inspect } from '../lib/inspect.ts';
 import type { Protocol } from '../lib/protocol.ts';
 import { openDatabase, type Synchronous } from '../lib/sqlite.ts';
 import type { EventLogReader } from '../net/event-log.ts';
@@ -40,6 +41,8 @@ export type ChannelDeps = {
   protocol: Protocol;
   timing: ChannelTiming;
   synchronous?: Synchronous;
+  /** An inspector to see every transfer actor (INSPECT=1). */
+  inspect?: Inspect;
 };
 
 export type TransferView = Omit<TransferRow, 'snapshot' | 'idempotencyKey' | 'bodyHash'> & { journal: JournalRow[] };
@@ -199,6 +202,7 @@ export function createChannel(deps: ChannelDeps) {
         onSettled: notifySettled,
         onTransition: (id, step) => transitionListeners.forEach((l) => l(id, step)),
         applyPosting: (posting) => applyPosting(st, r, posting),
+        inspect: deps.inspect,
       });
       deps.link.onResponse(onLinkResponse);
       for (const row of st.unfinishedTransfers()) actors.restore(row.id, row.snapshot);

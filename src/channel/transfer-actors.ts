@@ -4,6 +4,7 @@
  * finished actors are stopped and released.
  */
 import { createActor, type Actor, type AnyEventObject, type SnapshotFrom } from 'xstate';
+import { forwardInspection, type Inspect } from '../lib/inspect.ts';
 import { transferMachine, type TransferEvent, type TransferInput, type TransferState } from '../machines/transfer.ts';
 import type { Clock } from '../lib/clock.ts';
 import { assert } from '../lib/assert.ts';
@@ -31,6 +32,8 @@ export type TransferActorsDeps = {
   storeBeforeSend: boolean;
   onSettled: (transferId: string) => void;
   onTransition?: (transferId: string, journal: { at: number; event: string; from: TransferState; to: TransferState }) => void;
+  /** An inspector to see every actor (INSPECT=1); it sees each transition after it is committed. */
+  inspect?: Inspect;
   /** Applies the sender's posting to history inside the settling transaction (read your writes). */
   applyPosting: (posting: Posting) => void;
 };
@@ -152,11 +155,13 @@ export function createTransferActors(deps: TransferActorsDeps) {
     let entry: Entry | undefined;
     const actor: TransferActor = createActor(machine, {
       ...options,
+      id,
       clock: deps.clock,
       inspect: (ie) => {
         if (ie.type === '@xstate.snapshot' && ie.actorRef === actor && entry !== undefined) {
           onStep(id, ie.event, ie.snapshot as TransferSnapshot);
         }
+        forwardInspection(deps.inspect, ie);
       },
     } as Parameters<typeof createActor<typeof machine>>[1]);
     entry = { actor, state: actor.getSnapshot().value as TransferState, inCommit: [], afterCommit: [] };

@@ -4,6 +4,7 @@
  * restarted with its disk intact.
  */
 import { createActor, type Actor } from 'xstate';
+import type { Inspect } from '../lib/inspect.ts';
 import { coreBankingMachine, type CoreEvent, type CoreRules, type RequestFacts } from '../machines/core-banking.ts';
 import type { Clock } from '../lib/clock.ts';
 import { assert } from '../lib/assert.ts';
@@ -21,6 +22,8 @@ export type CoreBankingDeps = {
   rules: CoreRules;
   /** How long past the cutoff a rejected decision or tombstone is kept before pruning. */
   pruneMarginMs: number;
+  /** An inspector to see the core's actor (INSPECT=1). */
+  inspect?: Inspect;
   synchronous?: Synchronous;
 };
 
@@ -182,7 +185,7 @@ export function createCoreBanking(deps: CoreBankingDeps) {
     start(): void {
       assert(store === null, 'core banking is already running');
       store = createCoreStore(openDatabase(deps.dbPath, 'core', deps.synchronous));
-      actor = createActor(machine, { input: deps.rules, clock: deps.clock });
+      actor = createActor(machine, { input: deps.rules, clock: deps.clock, id: 'coreBanking', ...(deps.inspect ? { inspect: deps.inspect } : {}) });
       actor.start();
       deps.link.onRequest(onRequest);
       publishOutbox(); // what a crash left unpublished
