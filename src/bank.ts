@@ -56,6 +56,8 @@ export type BankDeps = {
   inspect?: Inspect;
   /** The simulator's network between the sides; none in production (see src/net/link.ts). */
   network?: NetworkPolicy;
+  /** The simulator's lag between an append to the event log and the consumer's wake-up; none in production. */
+  logWakeDelayMs?: () => number;
 };
 
 export type Side = 'channel' | 'core';
@@ -66,7 +68,7 @@ export function createBank(deps: BankDeps) {
   const faults = new FaultQueue();
   const clock = deps.channelClock;
   const logDb = openDatabase(join(deps.dataDir, 'log.db'), 'log', deps.synchronous);
-  const log = createEventLog(logDb, clock, faults);
+  const log = createEventLog(logDb, clock, faults, { wakeDelayMs: deps.logWakeDelayMs });
   const link = createLink({ clock, faults, latencyMs: settings.linkLatencyMs, network: deps.network });
   const core = createCoreBanking({
     dbPath: join(deps.dataDir, 'core.db'),

@@ -33,7 +33,16 @@ export interface EventLogControl {
 
 export type EventLog = EventLogReader & EventLogWriter & EventLogControl;
 
-export function createEventLog(db: Db, clock: Clock, faults: FaultQueue): EventLog {
+export type EventLogOptions = {
+  /**
+   * How long after an append the consumers are woken: the broker's fetch latency. The
+   * simulator draws it per wake-up so that the log sometimes lands after the link's
+   * answer; production has none (the next turn of the event loop).
+   */
+  wakeDelayMs?: () => number;
+};
+
+export function createEventLog(db: Db, clock: Clock, faults: FaultQueue, options: EventLogOptions = {}): EventLog {
   const insert = db.prepare('INSERT INTO records (key, record, appended_at) VALUES (?, ?, ?)');
   const readFrom = db.prepare('SELECT log_offset AS offset, record FROM records WHERE log_offset >= ? ORDER BY log_offset LIMIT ?');
   const maxOffset = db.prepare('SELECT COALESCE(MAX(log_offset), 0) FROM records').pluck();
@@ -47,7 +56,7 @@ export function createEventLog(db: Db, clock: Clock, faults: FaultQueue): EventL
     clock.setTimeout(() => {
       notifyArmed = false;
       for (const l of [...listeners]) l();
-    }, 0);
+    }, options.wakeDelayMs?.() ?? 0);
   }
 
   const append = db.transaction((records: LogRecord[]) => {
