@@ -73,7 +73,7 @@ export function violationLines(result: SimResult, transfers: number, protocolNam
   return lines;
 }
 
-function main(): void {
+async function main(): Promise<void> {
   let cli: SimCli;
   try {
     cli = parseSimArgs(process.argv.slice(2));
@@ -86,7 +86,7 @@ function main(): void {
   let transfers = 0;
   let ran = 0;
   for (let seed = cli.seed; seed < cli.seed + cli.seeds; seed++) {
-    const result = runSeed({ seed, transfers: cli.transfers, protocol: cli.protocol, trace: cli.trace ? (l) => process.stdout.write(`${l}\n`) : undefined });
+    const result = await runSeed({ seed, transfers: cli.transfers, protocol: cli.protocol, trace: cli.trace ? (l) => process.stdout.write(`${l}\n`) : undefined });
     ran++;
     transfers += result.stats.transfers;
     const lines = violationLines(result, cli.transfers, cli.protocolName);
@@ -105,4 +105,4 @@ function main(): void {
   process.exitCode = failing === 0 ? 0 : 1;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) main();
+if (import.meta.url === `file://${process.argv[1]}`) void main();

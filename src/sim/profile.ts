@@ -54,6 +54,8 @@ export type SimProfile = {
   customers: number;
   /** Mean virtual time between two customers' new transfers. */
   transferEveryMs: number;
+  /** The event log wakes its consumer up to this long after an append (0: at once). */
+  logWakeMaxMs: number;
   faults: FaultProfile;
 };
 
@@ -70,6 +72,8 @@ export function drawProfile(prng: Prng): SimProfile {
     coreDriftPpm: prng.int(-BOUNDS.maxDriftPpm, BOUNDS.maxDriftPpm),
     customers: prng.int(4, 40),
     transferEveryMs: prng.int(100, 1_000),
+    // Around the link's latency, so that the answer and the log each come first about as often.
+    logWakeMaxMs: prng.pick([0, 2 * BOUNDS.maxLatencyMs, 5 * BOUNDS.maxLatencyMs]),
     faults: {
       dropP: on(0.6, prng.pick([0.01, 0.03, 0.08])),
       duplicateP: on(0.5, prng.pick([0.01, 0.05])),

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import { CONSUMER_NAME } from '../channel/log-consumer.ts';
 import { createBank, type Bank, type Side } from '../bank.ts';
 import { VirtualTime } from '../lib/clock.ts';
 import { InvariantError } from '../lib/assert.ts';
@@ -32,14 +32,28 @@ export type SimStats = {
   transfers: number;
   succeeded: number;
   failed: number;
+  /** How succeeded transfers learned their outcome: the link's answer, the event log, or a query. */
+  executedByResponse: number;
+  executedByLog: number;
+  executedByQuery: number;
+  /** Sends of a payment after its first (after a timeout, a failure or a call that got no answer). */
+  retries: number;
+  /** Succeeded transfers a customer looked at while the sender's row was held back behind a hole (S8). */
+  heldBehindHole: number;
   inFlightRefusals: number;
   replays: number;
   crashes: number;
   redeliveries: number;
   deposits: number;
   pagesRead: number;
+  httpPages: number;
   virtualMs: number;
 };
+
+export const emptyStats = (): SimStats => ({
+  transfers: 0, succeeded: 0, failed: 0, executedByResponse: 0, executedByLog: 0, executedByQuery: 0, retries: 0, heldBehindHole: 0,
+  inFlightRefusals: 0, replays: 0, crashes: 0, redeliveries: 0, deposits: 0, pagesRead: 0, httpPages: 0, virtualMs: 0,
+});
 
 export type SimResult = { seed: number; violations: SimViolation[]; stats: SimStats; profile: SimProfile };
 
@@ -54,11 +68,14 @@ export const SETTLE_BOUND_MS =
   BOUNDS.maxLateDelayMs + SIM_SETTINGS.cutoffMs! + SIM_SETTINGS.cutoffMarginMs! + SIM_SETTINGS.responseTimeoutMs! +
   2 * SIM_SETTINGS.queryTimeoutMs! + SIM_SETTINGS.backoffMaxMs! + BOUNDS.maxDowntimeMs;
 
+/** No workload of this many transfers takes longer than this each (customers give up long before). */
+const WORKLOAD_MS_PER_TRANSFER_MAX = 20_000;
+
 const tempRoot = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
 
 const fromInvariant = (v: InvariantViolation): SimViolation => ({ check: `invariant ${v.invariant} (${v.name})`, detail: v.detail });
 
-export function runSeed(options: SimOptions): SimResult {
+export async function runSeed(options: SimOptions): Promise<SimResult> {
   const trace = options.trace ?? (() => {});
   const prng = new Prng(options.seed);
   const profile = drawProfile(prng);
@@ -76,23 +93,28 @@ export function runSeed(options: SimOptions): SimResult {
     settings: SIM_SETTINGS,
     synchronous: 'OFF', // the 'disk' survives every simulated crash; power cuts are not simulated
     network,
+    // The consumer wakes a little after an append, so the log and the link's answer race.
+    logWakeDelayMs: () => prng.int(0, profile.logWakeMaxMs),
   });
-  const run = new Run(bank, time, prng, profile, network, dataDir, stamp);
+  const run = new Run(bank, time, prng, profile, network, stamp);
   try {
-    return { seed: options.seed, violations: run.execute(options.transfers), stats: run.stats, profile };
+    return { seed: options.seed, violations: await run.execute(options.transfers), stats: run.stats, profile };
   } finally {
+    await run.flush();
     bank.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
 class Run {
-  readonly stats: SimStats = { transfers: 0, succeeded: 0, failed: 0, inFlightRefusals: 0, replays: 0, crashes: 0, redeliveries: 0, deposits: 0, pagesRead: 0, virtualMs: 0 };
+  readonly stats: SimStats = emptyStats();
   private readonly violations: SimViolation[] = [];
   private readonly seen = new Set<string>();
   private faultsOn = true;
   private readonly down = new Set<Side>();
-  private workload!: Workload;
+  private workload: Workload | null = null;
+  /** A redelivery that waits for the channel to come back from its crash. */
+  private seekOnStart: number | null = null;
 
   constructor(
     readonly bank: Bank,
@@ -100,23 +122,42 @@ class Run {
     readonly prng: Prng,
     readonly profile: SimProfile,
     private readonly network: SimNetwork,
-    private readonly dataDir: string,
     readonly trace: (line: string) => void,
   ) {}
 
-  execute(transfers: number): SimViolation[] {
+  async execute(transfers: number): Promise<SimViolation[]> {
     this.bank.channel.onTransition((id, s) => this.trace(`channel ${id} ${s.from} -> ${s.to} (${s.event})`));
     this.guard(() => this.bank.start());
-    this.workload = createWorkload(this, transfers);
+    const workload = createWorkload(this, transfers);
+    this.workload = workload;
     this.armFaults();
-    // The workload runs until its last customer has made their last transfer.
-    while (!this.workload.done() && this.violations.length === 0) this.advance(1_000);
+    // The workload runs until its last customer is done with their last payment. A broken
+    // invariant does not stop it (what an ablation breaks first is rarely all it breaks);
+    // a failed assertion does, since the bank is then in a state nothing can reason about.
+    const giveUpAt = this.time.now() + transfers * WORKLOAD_MS_PER_TRANSFER_MAX;
+    while (!workload.done() && !this.asserted()) {
+      if (this.time.now() > giveUpAt) {
+        this.report('workload', `customers still busy after ${transfers * WORKLOAD_MS_PER_TRANSFER_MAX} ms: a customer or scroll that never ends`);
+        break;
+      }
+      this.advance(1_000);
+      await workload.flush();
+    }
     this.stopFaults();
     this.advance(SETTLE_BOUND_MS);
     this.stats.virtualMs = this.time.now() - START_MS;
-    if (this.violations.some((v) => v.check === 'assertion')) return this.violations;
+    if (this.asserted()) return this.violations;
     this.checkAtEnd();
     return this.violations;
+  }
+
+  private asserted(): boolean {
+    return this.violations.some((v) => v.check === 'assertion');
+  }
+
+  /** Lets the HTTP calls still in flight finish before the bank closes. */
+  async flush(): Promise<void> {
+    await this.workload?.flush();
   }
 
   /** Moves virtual time forward; a simulated crash thrown on the way restarts its side. */
@@ -171,6 +212,12 @@ class Run {
     this.trace(`start ${side}`);
     // A crash during recovery is thrown from here and handled like any other.
     (side === 'core' ? this.bank.core : this.bank.channel).start();
+    if (side === 'channel' && this.seekOnStart !== null) {
+      const offset = this.seekOnStart;
+      this.seekOnStart = null;
+      this.trace(`log redelivery: the restarted consumer is handed offset ${offset}`);
+      this.bank.channel.redeliverFrom(offset);
+    }
   }
 
   /** Checks that hold at every moment, not only once quiet. */
@@ -219,23 +266,23 @@ class Run {
     });
   }
 
-  /** The consumer goes back `records` offsets, as after a rebalance: everything after is delivered again. */
+  /**
+   * The consumer goes back `records` offsets, as after a rebalance: everything after is
+   * delivered again. Mostly while it runs (seek); sometimes the channel crashes and the
+   * restarted consumer is handed the older offset.
+   */
   private redeliver(records: number): void {
     if (!this.isUp('channel')) return;
     this.stats.redeliveries++;
-    this.bank.channel.stop();
-    const db = new Database(join(this.dataDir, 'channel.db'));
-    try {
-      const row = db.prepare('SELECT consumer, next_offset AS next FROM consumer_offsets ORDER BY consumer LIMIT 1').get() as { consumer: string; next: number } | undefined;
-      if (row !== undefined) {
-        const to = Math.max(1, row.next - records);
-        this.trace(`log redelivery: consumer back from offset ${row.next} to ${to}`);
-        db.prepare('UPDATE consumer_offsets SET next_offset = ? WHERE consumer = ?').run(to, row.consumer);
-      }
-    } finally {
-      db.close();
+    const next = this.bank.channel.inspect().consumerOffset(CONSUMER_NAME);
+    const to = Math.max(1, next - records);
+    if (this.prng.chance(0.25)) {
+      this.seekOnStart = to;
+      this.crash('channel', `a rebalance: the consumer will restart from offset ${to}, not ${next}`, this.prng.int(0, BOUNDS.maxDowntimeMs));
+      return;
     }
-    this.bank.channel.start();
+    this.trace(`log redelivery: consumer back from offset ${next} to ${to}`);
+    this.bank.channel.redeliverFrom(to);
   }
 
   private stopFaults(): void {
@@ -258,10 +305,15 @@ class Run {
       const holder = channel.inFlightFrom(account.id);
       if (holder !== undefined) this.report('invariant 4 (liveness)', `account ${account.id} is still locked by transfer ${holder}`);
     }
-    this.workload.checkAtEnd();
+    this.workload?.checkAtEnd();
     for (const t of channel.allTransfers()) {
-      if (t.state === 'succeeded') this.stats.succeeded++;
       if (t.state === 'failed') this.stats.failed++;
+      if (t.state !== 'succeeded') continue;
+      this.stats.succeeded++;
+      const how = channel.journalOf(t.id).at(-1)?.event;
+      if (how === 'EXECUTED (response)') this.stats.executedByResponse++;
+      else if (how === 'EXECUTED (log)') this.stats.executedByLog++;
+      else if (how === 'EXECUTED (query)') this.stats.executedByQuery++;
     }
   }
 }

@@ -4,9 +4,9 @@
  */
 import cliProgress from 'cli-progress';
 import { parseSimArgs, UsageError, violationLines } from './cli.ts';
-import { runSeed, type SimStats } from './simulator.ts';
+import { emptyStats, runSeed, type SimStats } from './simulator.ts';
 
-function main(): void {
+async function main(): Promise<void> {
   let cli;
   try {
     cli = parseSimArgs(process.argv.slice(2), { seeds: 10_000, transfers: 100 });
@@ -18,13 +18,13 @@ function main(): void {
     { format: 'soak [{bar}] {percentage}% | {value}/{total} seeds | {failing} failing | ETA {eta_formatted}', hideCursor: true },
     cliProgress.Presets.shades_classic,
   );
-  const totals: Omit<SimStats, 'virtualMs'> = { transfers: 0, succeeded: 0, failed: 0, inFlightRefusals: 0, replays: 0, crashes: 0, redeliveries: 0, deposits: 0, pagesRead: 0 };
+  const { virtualMs: _virtual, ...totals }: SimStats = emptyStats();
   const failures: string[] = [];
   const failingSeeds: number[] = [];
   const startedAt = performance.now();
   bar.start(cli.seeds, 0, { failing: 0 });
   for (let i = 0; i < cli.seeds; i++) {
-    const result = runSeed({ seed: cli.seed + i, transfers: cli.transfers, protocol: cli.protocol });
+    const result = await runSeed({ seed: cli.seed + i, transfers: cli.transfers, protocol: cli.protocol });
     for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += result.stats[k];
     const lines = violationLines(result, cli.transfers, cli.protocolName);
     if (lines.length > 0) {
@@ -45,4 +45,4 @@ function main(): void {
   process.exitCode = failingSeeds.length === 0 ? 0 : 1;
 }
 
-main();
+void main();

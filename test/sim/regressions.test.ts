@@ -16,8 +16,8 @@ const FOUND: { seed: number; transfers: number; bug: string }[] = [
 ];
 
 for (const { seed, transfers, bug } of FOUND) {
-  test(`seed ${seed} (${bug}) now breaks no invariant`, () => {
-    const lines = violationLines(runSeed({ seed, transfers, protocol: FULL_PROTOCOL }), transfers, 'full');
+  test(`seed ${seed} (${bug}) now breaks no invariant`, async () => {
+    const lines = violationLines(await runSeed({ seed, transfers, protocol: FULL_PROTOCOL }), transfers, 'full');
     assert.equal(lines, [], lines.join('\n'));
   });
 }
