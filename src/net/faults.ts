@@ -6,7 +6,14 @@ import { assert } from '../lib/assert.ts';
 
 export type Pipe = 'request' | 'response' | 'log';
 export type FaultAction = 'drop' | 'delay' | 'duplicate';
-export type Fault = { pipe: Pipe; action: FaultAction; count: number; delayMs: number };
+/**
+ * Which link messages a fault may hit: the transfer protocol's (EXECUTE, QUERY and their
+ * answers), history sync's (repair and reconciliation), or any. Log faults hit any record.
+ */
+export type FaultTarget = 'any' | 'transfers' | 'sync';
+/** What a link message is, for a fault's target. */
+export type MessageKind = Exclude<FaultTarget, 'any'>;
+export type Fault = { pipe: Pipe; action: FaultAction; count: number; delayMs: number; messages?: FaultTarget };
 /** What happens to one message. */
 export type Fate = { action: 'deliver' } | { action: 'drop' } | { action: 'delay'; delayMs: number } | { action: 'duplicate' };
 
@@ -33,9 +40,9 @@ export class FaultQueue {
     return this.queue.length;
   }
 
-  /** Decides the fate of the next message on `pipe`, consuming one use of the first matching fault. */
-  next(pipe: Pipe): Fate {
-    const i = this.queue.findIndex((f) => f.pipe === pipe);
+  /** Decides the fate of the next message on `pipe`, consuming one use of the first fault that targets it. */
+  next(pipe: Pipe, kind?: MessageKind): Fate {
+    const i = this.queue.findIndex((f) => f.pipe === pipe && (f.messages === undefined || f.messages === 'any' || f.messages === kind));
     if (i < 0) return { action: 'deliver' };
     const fault = this.queue[i]!;
     fault.count -= 1;

@@ -4,7 +4,7 @@
  */
 import type { Clock } from '../lib/clock.ts';
 import type { FaultQueue, Pipe } from './faults.ts';
-import type { LinkRequest, LinkResponse } from './messages.ts';
+import { messageKind, type LinkRequest, type LinkResponse } from './messages.ts';
 
 export interface Link {
   /** Channel side: send a request toward the core. */
@@ -39,7 +39,7 @@ export function createLink({ clock, faults, latencyMs = 0, network }: LinkOption
   let toChannel: ((m: LinkResponse) => void) | null = null;
 
   function carry<M extends LinkRequest | LinkResponse>(pipe: LinkPipe, message: M, deliver: (m: M) => void): void {
-    const fate = faults.next(pipe);
+    const fate = faults.next(pipe, messageKind(message));
     // Messages are cloned as a network would: the receiver never shares the sender's object.
     const wire = () => structuredClone(message);
     switch (fate.action) {

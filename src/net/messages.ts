@@ -61,6 +61,21 @@ export type LinkResponse =
   | { type: 'postings'; accountId: number; afterSeq: number; postings: Posting[]; lastSeq: number }
   | { type: 'account-summaries'; afterAccountId: number; summaries: AccountSummary[]; done: boolean };
 
+/** Whether a link message belongs to the transfer protocol or to history sync. */
+export function messageKind(m: LinkRequest | LinkResponse): 'transfers' | 'sync' {
+  switch (m.type) {
+    case 'execute':
+    case 'query':
+    case 'execute-answer':
+    case 'query-answer':
+      return 'transfers';
+    case 'postings-after':
+    case 'postings':
+    case 'account-summaries':
+      return 'sync';
+  }
+}
+
 /** One event-log record, keyed by account so per-account order holds. */
 export type LogRecord =
   | { type: 'posting'; posting: Posting }

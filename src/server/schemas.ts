@@ -63,11 +63,19 @@ export const fault = z
     action: z.enum(['drop', 'delay', 'duplicate']),
     count: z.number().int().min(1).max(MAX_FAULT_COUNT).default(1),
     delayMs: z.number().int().min(0).max(MAX_FAULT_DELAY_MS).optional(),
+    // On the link, a fault hits the transfer protocol's messages unless told otherwise, so that
+    // background sync (reconciliation, repair) cannot use up a fault meant for a scenario.
+    messages: z.enum(['any', 'transfers', 'sync']).optional(),
   })
   .refine((f) => (f.action === 'delay') === (f.delayMs !== undefined), {
     message: 'delayMs is required for delay and only for delay',
     path: ['delayMs'],
-  });
+  })
+  .refine((f) => f.pipe !== 'log' || f.messages === undefined || f.messages === 'any', {
+    message: 'log faults hit every record; messages applies to the request and response pipes',
+    path: ['messages'],
+  })
+  .transform((f) => ({ ...f, messages: f.messages ?? (f.pipe === 'log' ? ('any' as const) : ('transfers' as const)) }));
 
 export const restart = z.strictObject({ side: z.enum(['channel', 'core']) });
 

@@ -207,4 +207,21 @@ test('every served row is exactly the API shape of the stored row, whatever its 
   assert.ok(ctx.bank.channel.inspect().allHistory(kim.accountId).some((r) => r.occurredAt % 1000 !== 0), 'times with milliseconds were served');
 });
 
+test('a fault queued over HTTP hits transfer messages, not a reconciliation in between; messages: sync aims it at sync', async (ctx) => {
+  const kim = await openCustomer(ctx, 'Kim', 10_000);
+  const lee = await openCustomer(ctx, 'Lee', 0);
+  assert.is((await post(ctx, '/admin/faults', ADMIN_TOKEN, { pipe: 'request', action: 'drop' })).status, 201);
+  const report = await drive(ctx.bank, post(ctx, '/admin/reconcile', ADMIN_TOKEN));
+  assert.is(report.status, 200);
+  assert.ok(report.body.tookMs < 3_000, `no reconciliation request was dropped and asked again (${report.body.tookMs} ms)`);
+  assert.equal(ctx.bank.faults.list().map((f) => f.messages), ['transfers'], 'the fault waits for a transfer');
+  const sent = await drive(ctx.bank, post(ctx, '/transfers', kim.token, { fromAccountId: kim.accountId, toAccountId: lee.accountId, amount: 1 }));
+  assert.equal({ state: sent.body.state, reason: sent.body.reason }, { state: 'failed', reason: 'not-received' }, 'the transfer took it');
+
+  assert.is((await post(ctx, '/admin/faults', ADMIN_TOKEN, { pipe: 'request', action: 'drop', messages: 'sync' })).status, 201);
+  const again = await drive(ctx.bank, post(ctx, '/admin/reconcile', ADMIN_TOKEN));
+  assert.ok(again.body.tookMs >= 3_000, `the reconciliation lost a request and asked again after its timeout (${again.body.tookMs} ms)`);
+  assert.is(ctx.bank.faults.size, 0);
+});
+
 test.run();

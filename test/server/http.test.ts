@@ -268,12 +268,12 @@ test('a deposit into an account the core does not know is a 404 and posts nothin
 test('the admin queues, lists and clears network faults', async (ctx) => {
   const first = await admin(ctx, 'POST', '/admin/faults', { json: { pipe: 'request', action: 'drop' } });
   assertStatus(first, 201);
-  assert.equal(first.body.fault, { pipe: 'request', action: 'drop', count: 1, delayMs: 0 });
+  assert.equal(first.body.fault, { pipe: 'request', action: 'drop', count: 1, delayMs: 0, messages: 'transfers' });
   const second = await admin(ctx, 'POST', '/admin/faults', { json: { pipe: 'response', action: 'delay', count: 3, delayMs: 70_000 } });
   assertStatus(second, 201);
   assert.equal(second.body.queue, [
-    { pipe: 'request', action: 'drop', count: 1, delayMs: 0 },
-    { pipe: 'response', action: 'delay', count: 3, delayMs: 70_000 },
+    { pipe: 'request', action: 'drop', count: 1, delayMs: 0, messages: 'transfers' },
+    { pipe: 'response', action: 'delay', count: 3, delayMs: 70_000, messages: 'transfers' },
   ]);
 
   const listed = await admin(ctx, 'GET', '/admin/faults');
@@ -298,6 +298,8 @@ test('a fault that makes no sense is refused with 400 and queues nothing', async
     ['fractional count', { pipe: 'request', action: 'drop', count: 1.5 }],
     ['negative delay', { pipe: 'log', action: 'delay', delayMs: -1 }],
     ['delay over ten minutes', { pipe: 'log', action: 'delay', delayMs: 600_001 }],
+    ['a log fault aimed at link messages', { pipe: 'log', action: 'drop', messages: 'sync' }],
+    ['unknown messages', { pipe: 'request', action: 'drop', messages: 'everything' }],
     ['missing pipe', { action: 'drop' }],
     ['unknown field', { pipe: 'request', action: 'drop', when: 'now' }],
   ];

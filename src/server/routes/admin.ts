@@ -45,7 +45,7 @@ export function adminRoutes({ bank }: AppDeps) {
     if (bank.faults.size >= MAX_QUEUED_FAULTS) {
       throw new Problem(409, 'Fault Queue Full', `at most ${MAX_QUEUED_FAULTS} faults may be queued; DELETE /admin/faults to clear them`);
     }
-    const queued = { pipe: body.pipe, action: body.action, count: body.count, delayMs: body.delayMs ?? 0 };
+    const queued = { pipe: body.pipe, action: body.action, count: body.count, delayMs: body.delayMs ?? 0, messages: body.messages };
     bank.faults.add(queued);
     return c.json({ fault: queued, queue: bank.faults.list() }, 201);
   });
