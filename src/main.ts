@@ -11,6 +11,7 @@ import { createSystemClock } from './lib/clock.ts';
 import { cryptoRandom, randomToken } from './lib/ids.ts';
 import { loadSkyInspector } from './inspect.ts';
 import type { Inspect } from './lib/inspect.ts';
+import { DataDirBusy, lockDataDir } from './lib/data-dir-lock.ts';
 import { createApp } from './server/app.ts';
 
 async function main(): Promise<void> {
@@ -24,7 +25,16 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  mkdirSync(config.dataDir, { recursive: true });
+  let releaseDataDir: () => void;
+  try {
+    mkdirSync(config.dataDir, { recursive: true });
+    releaseDataDir = lockDataDir(config.dataDir);
+  } catch (error) {
+    // Stop before anything is opened, restored or sent, with a message naming the variable.
+    const why = error instanceof DataDirBusy ? error.message : `DATA_DIR ${config.dataDir} cannot be used: ${error instanceof Error ? error.message : String(error)}`;
+    console.error(why);
+    process.exit(2);
+  }
   let inspect: Inspect | undefined;
   if (config.inspect) {
     // Before the bank starts, so that the actors restored on start are seen too.
@@ -60,9 +70,17 @@ async function main(): Promise<void> {
   const server = serve(listen, (info) => {
     console.log(`scrollbank listening on http://${config.host ?? 'localhost'}:${info.port} (data in ${config.dataDir})`);
   });
+  server.on('error', (error: NodeJS.ErrnoException) => {
+    const why = error.code === 'EADDRINUSE' ? `PORT ${config.port} is already in use` : `the server cannot listen: ${error.message}`;
+    console.error(why);
+    bank.close();
+    releaseDataDir();
+    process.exit(1);
+  });
   const shutdown = () => {
     server.close();
     bank.close();
+    releaseDataDir();
     process.exit(0);
   };
   process.on('SIGINT', shutdown);

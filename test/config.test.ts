@@ -4,6 +4,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LOCK_FILE, lockDataDir } from '../src/lib/data-dir-lock.ts';
 import { ConfigError, parseConfig } from '../src/config.ts';
 
 test('an empty environment gives the documented defaults', () => {
@@ -68,6 +73,46 @@ test('the server refuses to start on a bad value, exits non-zero and names the v
   });
   assert.is(result.status, 2);
   assert.match(result.stderr, 'PORT');
+});
+
+/** Starts src/main.ts with the given environment and waits for it to exit (it must, here). */
+const startServer = (env: Record<string, string>) =>
+  spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env: { ...process.env, HOST: '127.0.0.1', ...env }, encoding: 'utf8', timeout: 30_000 });
+
+test('a DATA_DIR that is a file, or in use by another bank, stops the start before anything is opened', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'scrollbank-config-'));
+  try {
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'not a directory');
+    const onFile = startServer({ PORT: '0', DATA_DIR: file });
+    assert.is(onFile.status, 2);
+    assert.match(onFile.stderr, 'DATA_DIR');
+
+    const dataDir = join(dir, 'data');
+    mkdirSync(dataDir);
+    const release = lockDataDir(dataDir);
+    const busy = startServer({ PORT: '0', DATA_DIR: dataDir });
+    release();
+    assert.is(busy.status, 2);
+    assert.match(busy.stderr, /DATA_DIR .* is in use/);
+    assert.equal(readdirSync(dataDir), [LOCK_FILE], 'the second bank opened no database');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a PORT already in use stops the start with a message naming it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'scrollbank-config-'));
+  const blocker = createServer();
+  try {
+    const port = await new Promise<number>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve((blocker.address() as AddressInfo).port)));
+    const result = startServer({ PORT: String(port), DATA_DIR: dir });
+    assert.is(result.status, 1);
+    assert.match(result.stderr, `PORT ${port} is already in use`);
+  } finally {
+    blocker.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
