@@ -45,6 +45,6 @@ export async function readJson<S extends z.ZodType>(c: Context, schema: S): Prom
 
 export function parseWith<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
   const parsed = schema.safeParse(value);
-  if (!parsed.success) throw badRequest(`${what}: ${formatIssues(parsed.error)}`);
+  if (!parsed.success) throw badRequest(`${what}: ${formatIssues(parsed.error, '')}`);
   return parsed.data;
 }

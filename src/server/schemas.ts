@@ -101,6 +101,11 @@ export const pageQuery = z
     path: ['since'],
   });
 
-export function formatIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : 'body'}: ${i.message}`).join('; ');
+/** Each issue once, prefixed with where it is (`root` for the value itself, nothing when root is empty). */
+export function formatIssues(error: z.ZodError, root = 'body'): string {
+  const lines = error.issues.map((i) => {
+    const where = i.path.length > 0 ? i.path.join('.') : root;
+    return where === '' ? i.message : `${where}: ${i.message}`;
+  });
+  return [...new Set(lines)].join('; ');
 }

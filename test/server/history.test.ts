@@ -150,6 +150,9 @@ test('limit is 1..100, default 20; anything else is a 400', async (ctx) => {
     assertProblem(await get(ctx, history(kim, `?since=x&limit=${q(limit)}`), kim.token), 400, `since with limit=${limit}`);
   }
   assertProblem(await get(ctx, history(kim, '?offset=40'), kim.token), 400, 'an unknown parameter');
+  const unknown = await get(ctx, history(kim, '?offset=40'), kim.token);
+  assert.is(unknown.body.detail, 'query: Unrecognized key: "offset"', 'the detail names the query, not a body');
+  assert.is((await get(ctx, '/accounts/abc/transactions', kim.token)).body.detail, 'account id: must be a positive integer id');
 });
 
 test('cursors stay valid across a restart: the key lives in the data directory', async (ctx) => {

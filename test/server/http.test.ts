@@ -564,6 +564,22 @@ test('a retry with the same Idempotency-Key while the original is unfinished ret
   assertInvariants(ctx.bank);
 });
 
+test('a retry with the same Idempotency-Key waits for the outcome as the first call would (Prefer: wait)', async (ctx) => {
+  const kim = await openCustomer(ctx, 'Kim', 100_000);
+  const lee = await openCustomer(ctx, 'Lee', 0);
+  ctx.bank.faults.add({ pipe: 'request', action: 'drop', count: 1, delayMs: 0 });
+  const body = { fromAccountId: kim.accountId, toAccountId: lee.accountId, amount: 30_000 };
+  const first = await postTransferNow(ctx, kim.token, body, { 'Idempotency-Key': 'k1' });
+  assert.is(first.body.state, 'sent');
+  const retry = await postTransfer(ctx, kim.token, body, { 'Idempotency-Key': 'k1' }); // default wait, 10 s
+  assertStatus(retry, 200);
+  assert.is(retry.headers.get('preference-applied'), 'wait=10');
+  assert.equal({ id: retry.body.id, state: retry.body.state, reason: retry.body.reason }, { id: first.body.id, state: 'failed', reason: 'not-received' });
+  const now = await postTransferNow(ctx, kim.token, body, { 'Idempotency-Key': 'k1' });
+  assert.equal({ status: now.status, state: now.body.state, applied: now.headers.get('preference-applied') }, { status: 200, state: 'failed', applied: 'wait=0' });
+  assertInvariants(ctx.bank);
+});
+
 test('the same Idempotency-Key with a different body is refused with 422 and moves nothing more', async (ctx) => {
   const kim = await openCustomer(ctx, 'Kim', 100_000);
   const lee = await openCustomer(ctx, 'Lee', 0);

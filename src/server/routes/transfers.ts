@@ -39,8 +39,13 @@ export function transferRoutes({ bank }: AppDeps) {
       idempotencyKey: key,
     });
     switch (outcome.kind) {
-      case 'replayed':
-        return c.json(transferJson(outcome.transfer), 200, { Location: `/transfers/${outcome.transfer.id}` });
+      case 'replayed': {
+        // A retry waits for the outcome as the first call did: the customer wants the answer.
+        const waitSeconds = preferredWaitSeconds(c.req.header('prefer'));
+        const id = outcome.transfer.id;
+        const now = (await bank.channel.waitForSettled(id, waitSeconds * 1000)) ?? outcome.transfer;
+        return c.json(transferJson(now), 200, { Location: `/transfers/${id}`, 'Preference-Applied': `wait=${waitSeconds}` });
+      }
       case 'key-reused':
         throw new Problem(422, 'Idempotency Key Reused', 'this Idempotency-Key was used with a different body', { transferId: outcome.transferId });
       case 'in-flight':
