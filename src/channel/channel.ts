@@ -13,7 +13,7 @@ import { openDatabase, type Synchronous } from '../lib/sqlite.ts';
 import type { EventLogReader } from '../net/event-log.ts';
 import type { Link } from '../net/link.ts';
 import type { LinkResponse, Posting } from '../net/messages.ts';
-import type { TransferInput, TransferPolicy, TransferState } from '../machines/transfer.ts';
+import type { TransferEvent, TransferInput, TransferPolicy, TransferState } from '../machines/transfer.ts';
 import { createChannelStore, type PageItem, type ChannelAccount, type ChannelStore, type Customer, type HistoryRow, type JournalRow, type TransferRow } from './channel-store.ts';
 import { createGapRepair, type GapRepair } from './gap-repair.ts';
 import { createLogConsumer } from './log-consumer.ts';
@@ -124,14 +124,14 @@ export function createChannel(deps: ChannelDeps) {
         actors.send(
           message.requestId,
           d.kind === 'executed'
-            ? { type: 'EXECUTED', at, via: 'response', posting: d.postings.from }
+            ? { type: 'EXECUTED', at, via: 'response', posting: d.postings.from, catchUp: message.senderCatchUp }
             : { type: 'REJECTED', at, via: 'response', reason: d.reason },
         );
         return;
       }
       case 'query-answer': {
         const a = message.answer;
-        if (a.kind === 'executed') actors.send(message.requestId, { type: 'EXECUTED', at, via: 'query', posting: a.postings.from });
+        if (a.kind === 'executed') actors.send(message.requestId, { type: 'EXECUTED', at, via: 'query', posting: a.postings.from, catchUp: message.senderCatchUp });
         else if (a.kind === 'rejected') actors.send(message.requestId, { type: 'REJECTED', at, via: 'query', reason: a.reason });
         else actors.send(message.requestId, { type: 'NOT_FOUND', at });
         return;
@@ -163,6 +163,23 @@ export function createChannel(deps: ChannelDeps) {
     r.noteGap(posting.accountId, posting.seq);
     // Kick the repair once this transaction has committed.
     deps.clock.setTimeout(() => repair?.kick(posting.accountId), 0);
+  }
+
+  /**
+   * An outcome from the log settles its transfer once the sender's history holds the
+   * transfer's row (read your writes). If the row is still being repaired, the outcome waits
+   * for the repair; should that take too long, the transfer's own timers ask the core, whose
+   * answer brings the row with it.
+   */
+  function deliverFromLog(st: ChannelStore, r: GapRepair, a: TransferActors, id: string, event: TransferEvent, waitFor: { accountId: number; seq: number } | null): void {
+    const holds = () => waitFor === null || (st.account(waitFor.accountId)?.lastSeq ?? 0) >= waitFor.seq;
+    if (holds()) {
+      a.send(id, event);
+      return;
+    }
+    r.afterRepair(waitFor!.accountId, deps.timing.queryTimeoutMs, () => {
+      if (actors === a && holds()) a.send(id, event);
+    });
   }
 
   function reconcileNow(): Promise<ReconcileReport> {
@@ -212,8 +229,8 @@ export function createChannel(deps: ChannelDeps) {
         log: deps.log,
         clock: deps.clock,
         exactlyOnce: deps.protocol.S8,
-        deliver: (id, e) => void a.send(id, e),
-        noteGap: (posting) => r.noteGap(posting.accountId, posting.seq),
+        deliver: (id, e, waitFor) => deliverFromLog(st, r, a, id, e, waitFor),
+        noteGap: (accountId, seq) => r.noteGap(accountId, seq),
         onGaps: (accountIds) => accountIds.forEach((id) => r.kick(id)),
       });
       consumer = c;

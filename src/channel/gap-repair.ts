@@ -103,22 +103,27 @@ export function createGapRepair(deps: GapRepairDeps) {
       const pending = inFlight.get(accountId);
       if (applied > 0 || pending === undefined || pending.afterSeq === answer.afterSeq) ask(accountId, 0);
     },
+    /**
+     * Calls `done(true)` as soon as `accountId` has no repair pending (at once if it has none),
+     * in the same turn as the answer that completed it, or `done(false)` after `waitMs`.
+     */
+    afterRepair(accountId: number, waitMs: number, done: (repaired: boolean) => void): void {
+      if (store.repairOf(accountId) === undefined) return done(true);
+      const timer = clock.setTimeout(() => {
+        idleWaiters.get(accountId)?.delete(wake);
+        done(false);
+      }, waitMs);
+      const wake = (repaired: boolean) => {
+        clock.clearTimeout(timer);
+        done(repaired);
+      };
+      const set = idleWaiters.get(accountId) ?? new Set();
+      set.add(wake);
+      idleWaiters.set(accountId, set);
+    },
     /** Resolves once `accountId` has no repair pending, or after `waitMs` on the channel's clock. */
     whenRepaired(accountId: number, waitMs: number): Promise<boolean> {
-      return new Promise((resolve) => {
-        if (store.repairOf(accountId) === undefined) return resolve(true);
-        const timer = clock.setTimeout(() => {
-          idleWaiters.get(accountId)?.delete(wake);
-          resolve(false);
-        }, waitMs);
-        const wake = (repaired: boolean) => {
-          clock.clearTimeout(timer);
-          resolve(repaired);
-        };
-        const set = idleWaiters.get(accountId) ?? new Set();
-        set.add(wake);
-        idleWaiters.set(accountId, set);
-      });
+      return new Promise((resolve) => this.afterRepair(accountId, waitMs, resolve));
     },
     pendingCount: () => store.allRepairs().length,
     /** A crash: timers go, the durable repair rows stay for the next start. */

@@ -79,6 +79,7 @@ export function createTransferActors(deps: TransferActorsDeps) {
         entryOf(c.transferId).afterCommit.push(() =>
           deps.link.request({
             type: 'execute',
+            senderKnownSeq: senderKnownSeq(c.fromAccountId),
             request: {
               requestId: c.transferId,
               fromAccountId: c.fromAccountId,
@@ -91,16 +92,25 @@ export function createTransferActors(deps: TransferActorsDeps) {
         );
       },
       sendQuery: ({ context: c }) => {
-        entryOf(c.transferId).afterCommit.push(() => deps.link.request({ type: 'query', requestId: c.transferId }));
+        entryOf(c.transferId).afterCommit.push(() => deps.link.request({ type: 'query', requestId: c.transferId, senderKnownSeq: senderKnownSeq(c.fromAccountId) }));
       },
       applySenderPosting: ({ context: c, event }) => {
         if (event.type !== 'EXECUTED' || event.posting === null) return;
         const posting = event.posting;
         assert(posting.accountId === c.fromAccountId && posting.transferId === c.transferId, 'the posting is the sender side of this transfer');
-        entryOf(c.transferId).inCommit.push(() => deps.applyPosting(posting));
+        const rows = [...(event.catchUp ?? []), posting];
+        assert(rows.every((p, i) => p.accountId === c.fromAccountId && (i === 0 || p.seq === rows[i - 1]!.seq + 1)), "the catch-up is the sender's rows in order, up to its posting");
+        // In order, in the settling commit: the rows the copy lacked close the hole, then the
+        // transfer's own row lands, so the sender's history shows it at once (read your writes).
+        entryOf(c.transferId).inCommit.push(() => rows.forEach((p) => deps.applyPosting(p)));
       },
     },
   });
+
+  /** The last seq the copy holds for the sender's account, for the core to fill in what is missing. */
+  function senderKnownSeq(accountId: number): number {
+    return deps.store.account(accountId)?.lastSeq ?? 0;
+  }
 
   function entryOf(id: string): Entry {
     const e = live.get(id);

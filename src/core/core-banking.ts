@@ -29,6 +29,8 @@ export type CoreBankingDeps = {
 
 export const MAX_POSTINGS_PER_ANSWER = 500;
 export const MAX_SUMMARIES_PER_ANSWER = 500;
+/** Rows before the sender's posting an executed answer may carry; past that, gap repair fills in. */
+export const MAX_SENDER_CATCH_UP = 100;
 const OUTBOX_BATCH = 1000;
 
 export type DepositInput = { accountId: number; amountWon: number; fromBank: string; fromName: string };
@@ -50,12 +52,24 @@ export function createCoreBanking(deps: CoreBankingDeps) {
 
   function answer(event: CoreEvent, decision: Decision | { kind: 'not-found' }): void {
     const requestId = requestIdOf(event);
+    // Filled in once the deciding transaction has committed (see decide).
+    const senderCatchUp: Posting[] = [];
     if (event.type === 'EXECUTE') {
       assert(decision.kind !== 'not-found', 'EXECUTE is always decided');
-      answers.push({ type: 'execute-answer', requestId, decision });
+      answers.push({ type: 'execute-answer', requestId, decision, senderCatchUp });
     } else {
-      answers.push({ type: 'query-answer', requestId, answer: decision });
+      answers.push({ type: 'query-answer', requestId, answer: decision, senderCatchUp });
     }
+  }
+
+  /** The sender's rows after what the channel holds and before its posting, oldest first, bounded. */
+  function catchUpFor(a: LinkResponse, senderKnownSeq: number): Posting[] {
+    const decision = a.type === 'execute-answer' ? a.decision : a.type === 'query-answer' ? a.answer : null;
+    if (decision === null || decision.kind !== 'executed') return [];
+    const out = decision.postings.from;
+    const missing = out.seq - 1 - senderKnownSeq;
+    if (missing <= 0) return [];
+    return live().postingsAfter(out.accountId, senderKnownSeq, Math.min(missing, MAX_SENDER_CATCH_UP));
   }
 
   function executeTransfer(request: ExecuteRequest, now: number): Decision {
@@ -70,7 +84,7 @@ export function createCoreBanking(deps: CoreBankingDeps) {
     st.recordDecision(request.requestId, request.fromAccountId, decision, request.requestedAt, now);
     st.appendToOutbox({ type: 'posting', posting: out });
     st.appendToOutbox({ type: 'posting', posting: into });
-    st.appendToOutbox({ type: 'decision', requestId: request.requestId, fromAccountId: from.id, outcome: 'executed', reason: null });
+    st.appendToOutbox({ type: 'decision', requestId: request.requestId, fromAccountId: from.id, outcome: 'executed', reason: null, senderSeq: out.seq });
     return decision;
   }
 
@@ -118,7 +132,7 @@ export function createCoreBanking(deps: CoreBankingDeps) {
   }
 
   /** Decides one request in one core transaction, then answers and publishes. */
-  function decide(make: () => CoreEvent): void {
+  function decide(make: () => CoreEvent, senderKnownSeq: number): void {
     const st = live();
     answers = [];
     st.db.transaction(() => {
@@ -128,7 +142,10 @@ export function createCoreBanking(deps: CoreBankingDeps) {
     })();
     const out = answers;
     answers = [];
-    for (const a of out) deps.link.respond(a);
+    for (const a of out) {
+      if (a.type === 'execute-answer' || a.type === 'query-answer') a.senderCatchUp.push(...catchUpFor(a, senderKnownSeq));
+      deps.link.respond(a);
+    }
     publishOutbox();
   }
 
@@ -137,9 +154,9 @@ export function createCoreBanking(deps: CoreBankingDeps) {
     const now = deps.clock.now();
     switch (message.type) {
       case 'execute':
-        return decide(() => ({ type: 'EXECUTE', now, request: message.request, facts: factsFor(message.request.requestId, message.request) }));
+        return decide(() => ({ type: 'EXECUTE', now, request: message.request, facts: factsFor(message.request.requestId, message.request) }), message.senderKnownSeq);
       case 'query':
-        return decide(() => ({ type: 'QUERY', now, requestId: message.requestId, facts: factsFor(message.requestId, null) }));
+        return decide(() => ({ type: 'QUERY', now, requestId: message.requestId, facts: factsFor(message.requestId, null) }), message.senderKnownSeq);
       case 'postings-after': {
         const limit = Math.min(Math.max(1, message.limit), MAX_POSTINGS_PER_ANSWER);
         const account = live().getAccount(message.accountId);

@@ -50,7 +50,8 @@ export type TransferContext = TransferInput & {
 export type TransferEvent =
   | { type: 'DISPATCH'; at: number }
   | { type: 'RESUME'; at: number }
-  | { type: 'EXECUTED'; at: number; via: OutcomeSource; posting: Posting | null }
+  /** posting: the sender's row of this transfer; catchUp: the sender's rows before it the channel may lack. */
+  | { type: 'EXECUTED'; at: number; via: OutcomeSource; posting: Posting | null; catchUp?: Posting[] }
   | { type: 'REJECTED'; at: number; via: OutcomeSource; reason: RejectReason }
   | { type: 'NOT_FOUND'; at: number };
 

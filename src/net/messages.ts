@@ -44,10 +44,14 @@ export type Decision =
 
 export type QueryAnswer = Decision | { kind: 'not-found' };
 
-/** Channel -> core. */
+/**
+ * Channel -> core. EXECUTE and QUERY name the last seq the channel's copy holds for the
+ * sender's account, so that an executed answer can bring the rows before the sender's posting
+ * that the copy still lacks: read your writes holds even while the log is behind.
+ */
 export type LinkRequest =
-  | { type: 'execute'; request: ExecuteRequest }
-  | { type: 'query'; requestId: string }
+  | { type: 'execute'; request: ExecuteRequest; senderKnownSeq: number }
+  | { type: 'query'; requestId: string; senderKnownSeq: number }
   | { type: 'postings-after'; accountId: number; afterSeq: number; limit: number }
   | { type: 'account-summaries'; afterAccountId: number; limit: number };
 
@@ -56,8 +60,8 @@ export type AccountSummary = { accountId: number; lastSeq: number; balanceWon: n
 
 /** Core -> channel. */
 export type LinkResponse =
-  | { type: 'execute-answer'; requestId: string; decision: Decision }
-  | { type: 'query-answer'; requestId: string; answer: QueryAnswer }
+  | { type: 'execute-answer'; requestId: string; decision: Decision; senderCatchUp: Posting[] }
+  | { type: 'query-answer'; requestId: string; answer: QueryAnswer; senderCatchUp: Posting[] }
   | { type: 'postings'; accountId: number; afterSeq: number; postings: Posting[]; lastSeq: number }
   | { type: 'account-summaries'; afterAccountId: number; summaries: AccountSummary[]; done: boolean };
 
@@ -79,7 +83,8 @@ export function messageKind(m: LinkRequest | LinkResponse): 'transfers' | 'sync'
 /** One event-log record, keyed by account so per-account order holds. */
 export type LogRecord =
   | { type: 'posting'; posting: Posting }
-  | { type: 'decision'; requestId: string; fromAccountId: number; outcome: 'executed' | 'rejected'; reason: RejectReason | null }
+  /** senderSeq: the seq of the sender's posting when executed, so the channel knows what its history must hold first. */
+  | { type: 'decision'; requestId: string; fromAccountId: number; outcome: 'executed' | 'rejected'; reason: RejectReason | null; senderSeq?: number }
   | { type: 'account-opened'; accountId: number; holderName: string; openedAt: number };
 
 export function logKey(record: LogRecord): number {

@@ -39,7 +39,6 @@ export type SimStats = {
   /** Sends of a payment after its first (after a timeout, a failure or a call that got no answer). */
   retries: number;
   /** Succeeded transfers a customer looked at while the sender's row was held back behind a hole (S8). */
-  heldBehindHole: number;
   inFlightRefusals: number;
   replays: number;
   crashes: number;
@@ -51,7 +50,7 @@ export type SimStats = {
 };
 
 export const emptyStats = (): SimStats => ({
-  transfers: 0, succeeded: 0, failed: 0, executedByResponse: 0, executedByLog: 0, executedByQuery: 0, retries: 0, heldBehindHole: 0,
+  transfers: 0, succeeded: 0, failed: 0, executedByResponse: 0, executedByLog: 0, executedByQuery: 0, retries: 0,
   inFlightRefusals: 0, replays: 0, crashes: 0, redeliveries: 0, deposits: 0, pagesRead: 0, httpPages: 0, virtualMs: 0,
 });
 

@@ -111,7 +111,7 @@ test('pruning forgets rejections and tombstones past the cutoff, keeps execution
     assert.is(core.decisionOf(done)?.kind, 'executed', 'executions are kept for queries');
     // A replay of the lost request now meets the cutoff instead of the tombstone.
     const t = bank.channel.transfer(lost)!;
-    bank.link.request({ type: 'execute', request: { requestId: lost, fromAccountId: t.fromAccountId, toAccountId: t.toAccountId, amountWon: t.amountWon, memo: null, requestedAt: t.requestedAt } });
+    bank.link.request({ type: 'execute', senderKnownSeq: 0, request: { requestId: lost, fromAccountId: t.fromAccountId, toAccountId: t.toAccountId, amountWon: t.amountWon, memo: null, requestedAt: t.requestedAt } });
     run(bank);
     assert.equal(core.decisionOf(lost), { kind: 'rejected', reason: 'past-cutoff' });
     assert.is(balanceOf(bank, kim).core, 99_000);

@@ -276,6 +276,56 @@ test(
   }),
 );
 
+// Read your writes while the log is behind: a success never shows before its row does.
+
+/** The sender's history at the moment the transfer settled, and how it settled. */
+function watchSettlement(bank: TestBank, c: TestCustomer) {
+  const seen: { event: string; seqs: number[] }[] = [];
+  bank.channel.onTransition((_id, step) => {
+    if (step.to === 'succeeded') seen.push({ event: step.event, seqs: seqsOf(bank, c) });
+  });
+  return seen;
+}
+
+test(
+  "an answer brings the sender's rows the copy lacks, so the history shows the transfer the moment it succeeds",
+  withBank({}, (bank) => {
+    const kim = openCustomer(bank, 'Kim', 100_000);
+    const lee = openCustomer(bank, 'Lee', 0);
+    bank.faults.add({ pipe: 'log', action: 'delay', count: 1, delayMs: 60_000 }); // Kim's deposit, seq 2, is late
+    deposit(bank, kim, 5);
+    bank.faults.add({ pipe: 'request', action: 'drop', count: 100, delayMs: 0, messages: 'sync' }); // and repair cannot help
+    const seen = watchSettlement(bank, kim);
+    createdId(transfer(bank, kim, lee, 1_000));
+    run(bank, 10);
+    assert.equal(seen, [{ event: 'EXECUTED (response)', seqs: [1, 2, 3] }]);
+    run(bank, 60_000);
+    bank.faults.clear();
+    run(bank, 60_000);
+    assertInvariants(bank, [...ALL_BUT_LIVENESS]);
+  }),
+);
+
+test(
+  "an outcome from the log waits for the sender's row to be repaired before it settles the transfer",
+  withBank({}, (bank) => {
+    const kim = openCustomer(bank, 'Kim', 100_000);
+    const lee = openCustomer(bank, 'Lee', 0);
+    bank.faults.add({ pipe: 'log', action: 'delay', count: 1, delayMs: 60_000 }); // seq 2 is late
+    deposit(bank, kim, 5);
+    bank.faults.add({ pipe: 'response', action: 'drop', count: 1, delayMs: 0 }); // the answer is lost: the log must settle it
+    bank.faults.add({ pipe: 'response', action: 'delay', count: 1, delayMs: 500, messages: 'sync' }); // the repair takes a while
+    const seen = watchSettlement(bank, kim);
+    const id = createdId(transfer(bank, kim, lee, 1_000));
+    run(bank, 100);
+    assert.is(stateOf(bank, id), 'sent', 'the outcome has arrived but waits for the row');
+    run(bank, 1_000);
+    assert.equal(seen, [{ event: 'EXECUTED (log)', seqs: [1, 2, 3] }]);
+    run(bank, 60_000);
+    assertInvariants(bank, [...ALL_BUT_LIVENESS]);
+  }),
+);
+
 // Without S8: the same faults leave the copy wrong. This is what the safeguard prevents.
 
 test(
