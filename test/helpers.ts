@@ -51,6 +51,18 @@ export function makeBank(options: TestBankOptions = {}): TestBank {
   });
 }
 
+/** A test body that gets a fresh bank and always disposes of it. */
+export function withBank(options: TestBankOptions, body: (bank: TestBank) => void | Promise<void>): () => Promise<void> {
+  return async () => {
+    const bank = makeBank(options);
+    try {
+      await body(bank);
+    } finally {
+      bank.dispose();
+    }
+  };
+}
+
 /** Lets pending messages and timers due within `ms` run. */
 export function run(bank: TestBank, ms = 0): void {
   bank.time.advance(ms);

@@ -9,20 +9,9 @@ import { CONSUMER_NAME } from '../../src/channel/log-consumer.ts';
 import { without } from '../../src/lib/protocol.ts';
 import type { LinkRequest } from '../../src/net/messages.ts';
 import { checkInvariants } from '../../src/sim/invariants.ts';
-import { assertInvariants, createdId, makeBank, openCustomer, run, stateOf, transfer, type TestBank, type TestCustomer } from '../helpers.ts';
+import { assertInvariants, createdId, makeBank, openCustomer, run, stateOf, transfer, type TestBank, type TestCustomer, withBank } from '../helpers.ts';
 
 const ALL_BUT_LIVENESS = [1, 2, 3, 5, 6, 7] as const;
-
-function withBank(options: Parameters<typeof makeBank>[0], body: (bank: TestBank) => void | Promise<void>) {
-  return async () => {
-    const bank = makeBank(options);
-    try {
-      await body(bank);
-    } finally {
-      bank.dispose();
-    }
-  };
-}
 
 function deposit(bank: TestBank, c: TestCustomer, amountWon: number) {
   const p = bank.core.deposit({ accountId: c.accountId, amountWon, fromBank: 'Shinhan', fromName: 'Park' });

@@ -6,20 +6,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RECONCILE_BATCH } from '../../src/channel/reconciler.ts';
 import type { LinkRequest } from '../../src/net/messages.ts';
-import { assertInvariants, drive, makeBank, openCustomer, run, type TestBank, type TestCustomer } from '../helpers.ts';
+import { assertInvariants, drive, makeBank, openCustomer, run, type TestBank, type TestCustomer, withBank } from '../helpers.ts';
 
 const INVARIANTS = [1, 2, 3, 4, 5, 6, 7] as const;
-
-function withBank(options: Parameters<typeof makeBank>[0], body: (bank: TestBank) => Promise<void>) {
-  return async () => {
-    const bank = makeBank(options);
-    try {
-      await body(bank);
-    } finally {
-      bank.dispose();
-    }
-  };
-}
 
 function deposit(bank: TestBank, c: TestCustomer, amountWon: number): void {
   assert.ok(bank.core.deposit({ accountId: c.accountId, amountWon, fromBank: 'Shinhan', fromName: 'Park' }) !== 'unknown-account');
