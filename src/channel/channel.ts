@@ -66,6 +66,8 @@ export type TransitionListener = (transferId: string, step: { at: number; event:
 
 /** Known tokens kept in memory, so that most requests authenticate without a read. */
 export const TOKEN_CACHE_SIZE = 10_000;
+/** Account owners kept in memory (the oldest entry goes first). */
+export const OWNER_CACHE_SIZE = 100_000;
 
 export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
@@ -88,6 +90,7 @@ export function createChannel(deps: ChannelDeps) {
   let lastReconcile: ReconcileReport | null = null;
   const waiters = new Map<string, Set<() => void>>();
   const tokenCache = new Map<string, Customer>();
+  const ownerCache = new Map<number, number>();
   const transitionListeners = new Set<TransitionListener>();
 
   const live = (): ChannelStore => {
@@ -256,6 +259,7 @@ export function createChannel(deps: ChannelDeps) {
       store = null;
       actors = null;
       tokenCache.clear();
+      ownerCache.clear();
       consumer = null;
       repair = null;
       reconciler = null;
@@ -281,8 +285,23 @@ export function createChannel(deps: ChannelDeps) {
       const st = live();
       st.db.transaction(() => {
         st.ensureAccount(accountId);
+        const owner = st.account(accountId)!.customerId;
+        assert(owner === null || owner === customerId, `account ${accountId} already belongs to customer ${owner}`);
         st.setOwner(accountId, customerId);
       })();
+    },
+    /**
+     * Who owns an account: undefined for no such account, null for one no customer holds yet.
+     * Owners are remembered: once an account has one, it never changes.
+     */
+    ownerOf(accountId: number): number | null | undefined {
+      const known = ownerCache.get(accountId);
+      if (known !== undefined) return known;
+      const account = live().account(accountId);
+      if (account === undefined || account.customerId === null) return account === undefined ? undefined : null;
+      if (ownerCache.size >= OWNER_CACHE_SIZE) ownerCache.delete(ownerCache.keys().next().value!);
+      ownerCache.set(accountId, account.customerId);
+      return account.customerId;
     },
     /** The customer a token belongs to. Known tokens are remembered: a token never changes owner. */
     authenticate(token: string): Customer | undefined {

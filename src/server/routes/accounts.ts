@@ -40,6 +40,15 @@ export function accountRoutes({ bank }: AppDeps, cursors: CursorCodec) {
     return account;
   };
 
+  /** The history's account, checked without reading it: only its owner matters here. */
+  const ownedAccountId = (c: Parameters<typeof mayRead>[0]): number => {
+    const id = parseWith(idParam, c.req.param('id'), 'account id');
+    const owner = bank.channel.ownerOf(id);
+    if (owner === undefined) throw notFound(`no account ${id}`);
+    mayRead(c, owner);
+    return id;
+  };
+
   const seqOf = (cursor: string, accountId: number, what: 'cursor' | 'since'): number => {
     const seq = cursors.decode(cursor, accountId);
     if (seq === null) throw badRequest(`${what}: not a cursor this server issued for this account`);
@@ -52,27 +61,27 @@ export function accountRoutes({ bank }: AppDeps, cursors: CursorCodec) {
   });
 
   app.get('/accounts/:id/transactions', (c) => {
-    const account = ownedAccount(c);
+    const accountId = ownedAccountId(c);
     const query = parseWith(pageQuery, c.req.query(), 'query');
 
     if (query.since !== undefined) {
       // Pull to refresh: the rows newer than the cursor's row, oldest first.
-      const afterSeq = seqOf(query.since, account.id, 'since');
-      const rows = bank.channel.pageItemsAfter(account.id, afterSeq, query.limit + 1);
+      const afterSeq = seqOf(query.since, accountId, 'since');
+      const rows = bank.channel.pageItemsAfter(accountId, afterSeq, query.limit + 1);
       const page = rows.slice(0, query.limit);
       const head = page[page.length - 1]?.[0] ?? afterSeq;
-      return pageJson(c, page, { headCursor: cursors.encode(account.id, head), hasMore: rows.length > query.limit });
+      return pageJson(c, page, { headCursor: cursors.encode(accountId, head), hasMore: rows.length > query.limit });
     }
 
     // Scrolling: newest first, below the cursor's row. Seqs run 1..n with no holes, so the
     // page that reaches seq 1 is the last.
-    const beforeSeq = query.cursor === undefined ? Number.MAX_SAFE_INTEGER : seqOf(query.cursor, account.id, 'cursor');
-    const rows = bank.channel.pageItemsBefore(account.id, beforeSeq, query.limit);
+    const beforeSeq = query.cursor === undefined ? Number.MAX_SAFE_INTEGER : seqOf(query.cursor, accountId, 'cursor');
+    const rows = bank.channel.pageItemsBefore(accountId, beforeSeq, query.limit);
     const newest = rows[0]?.[0];
     const oldest = rows[rows.length - 1]?.[0];
-    const nextCursor = oldest !== undefined && oldest > 1 && rows.length === query.limit ? cursors.encode(account.id, oldest) : null;
+    const nextCursor = oldest !== undefined && oldest > 1 && rows.length === query.limit ? cursors.encode(accountId, oldest) : null;
     // An empty history still gets a head: since=<it> then returns the account's first rows.
-    const headCursor = newest !== undefined ? cursors.encode(account.id, newest) : query.cursor === undefined ? cursors.encode(account.id, 0) : null;
+    const headCursor = newest !== undefined ? cursors.encode(accountId, newest) : query.cursor === undefined ? cursors.encode(accountId, 0) : null;
     return pageJson(c, rows, { nextCursor, headCursor });
   });
 

@@ -1,6 +1,6 @@
 /**
- * Token lookups: only hashes are stored, known tokens are remembered in a bounded cache, and
- * the cache never answers for a token the database does not know.
+ * Token and owner lookups: only token hashes are stored, known tokens and account owners are
+ * remembered in bounded caches, and the token cache never answers for a token the database does not know.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -35,6 +35,28 @@ test('the cache holds at most TOKEN_CACHE_SIZE tokens and lets the least recentl
     db.prepare('DELETE FROM tokens').run();
     assert.ok(bank.channel.authenticate(first), 'still remembered');
     assert.is(bank.channel.authenticate(second), undefined, 'evicted, and the database no longer knows it');
+  } finally {
+    bank.dispose();
+  }
+});
+
+test("an account's owner is read once and remembered; an account never changes owner", () => {
+  const bank = makeBank();
+  try {
+    const { customer } = bank.channel.createCustomer('Kim');
+    const other = bank.channel.createCustomer('Lee').customer;
+    const { accountId } = bank.core.openAccount('Kim', 0);
+    bank.time.advance(0);
+    assert.is(bank.channel.ownerOf(999), undefined, 'no such account');
+    assert.is(bank.channel.ownerOf(accountId), null, 'the log told the channel of it; nobody holds it yet');
+    bank.channel.registerAccount(customer.id, accountId);
+    assert.is(bank.channel.ownerOf(accountId), customer.id);
+    bank.channel.inspect().db.prepare('UPDATE accounts SET customer_id = NULL WHERE id = ?').run(accountId);
+    assert.is(bank.channel.ownerOf(accountId), customer.id, 'remembered');
+    bank.restart('channel');
+    assert.is(bank.channel.ownerOf(accountId), null, 'a restart reads it again');
+    bank.channel.registerAccount(customer.id, accountId);
+    assert.throws(() => bank.channel.registerAccount(other.id, accountId), /already belongs/);
   } finally {
     bank.dispose();
   }
