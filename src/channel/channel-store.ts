@@ -96,7 +96,6 @@ export function createChannelStore(db: Db) {
     pageItemsBefore: db.prepare('SELECT seq, item_json FROM history WHERE account_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?').raw(),
     pageItemsAfter: db.prepare('SELECT seq, item_json FROM history WHERE account_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?').raw(),
     historyRow: db.prepare(`SELECT ${HISTORY_COLUMNS} FROM history WHERE account_id = ? AND seq = ?`),
-    pageHistoryAfter: db.prepare(`SELECT ${HISTORY_COLUMNS} FROM history WHERE account_id = ? AND seq > ? ORDER BY seq ASC LIMIT ?`).raw(),
     upsertRepair: db.prepare(
       `INSERT INTO sync_repairs (account_id, target_seq, noted_at) VALUES (?, ?, ?)
        ON CONFLICT (account_id) DO UPDATE SET target_seq = MAX(target_seq, excluded.target_seq)`,
@@ -182,8 +181,6 @@ export function createChannelStore(db: Db) {
     pageItemsAfter: (accountId: number, afterSeq: number, limit: number) => s.pageItemsAfter.all(accountId, afterSeq, limit) as PageItem[],
     historyCount: (accountId: number) => s.countHistory.get(accountId) as number,
     historyRow: (accountId: number, seq: number) => s.historyRow.get(accountId, seq) as HistoryRow | undefined,
-    pageHistoryAfter: (accountId: number, afterSeq: number, limit: number) =>
-      (s.pageHistoryAfter.all(accountId, afterSeq, limit) as RawHistoryRow[]).map(historyRowOf),
     allHistory: (accountId: number) => s.allHistory.all(accountId) as HistoryRow[],
     insertTransfer: (row: Omit<TransferRow, 'state' | 'reason' | 'settledAt'> & { holdsLock: 0 | 1 }) => void s.insertTransfer.run(row),
     updateTransfer(id: string, state: TransferState, reason: string | null, settledAt: number | null, nextDeadlineAt: number | null, snapshot: string): void {

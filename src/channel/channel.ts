@@ -381,8 +381,6 @@ export function createChannel(deps: ChannelDeps) {
     pageItemsBefore: (accountId: number, beforeSeq: number, limit: number): PageItem[] => live().pageItemsBefore(accountId, beforeSeq, limit),
     /** Oldest first: the rows above `afterSeq` as served (pull to refresh). */
     pageItemsAfter: (accountId: number, afterSeq: number, limit: number): PageItem[] => live().pageItemsAfter(accountId, afterSeq, limit),
-    /** Oldest first: the rows above `afterSeq` (pull to refresh). Reads only the channel's copy. */
-    pageHistoryAfter: (accountId: number, afterSeq: number, limit: number): HistoryRow[] => live().pageHistoryAfter(accountId, afterSeq, limit),
     /** Compares every account with the core in bounded batches and repairs what differs (S8). */
     reconcile: reconcileNow,
     lastReconcileReport: () => lastReconcile,

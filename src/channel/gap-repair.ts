@@ -4,6 +4,7 @@
  * backoff through lost and late answers. Pending repairs are durable rows in channel.db.
  */
 import type { Clock, TimerHandle } from '../lib/clock.ts';
+import { queryBackoffMs } from '../machines/transfer.ts';
 import type { Link } from '../net/link.ts';
 import type { LinkResponse } from '../net/messages.ts';
 import type { ChannelStore } from './channel-store.ts';
@@ -12,6 +13,11 @@ import type { ChannelStore } from './channel-store.ts';
 export const REPAIR_BATCH = 500;
 
 export type RepairTiming = { answerTimeoutMs: number; backoffBaseMs: number; backoffMaxMs: number };
+
+/** How long to wait for the answer to the n-th ask (from 0) before asking again: a transfer's query backoff. */
+export function retryWaitMs(timing: RepairTiming, attempt: number): number {
+  return timing.answerTimeoutMs + queryBackoffMs(timing, attempt + 1);
+}
 
 export type GapRepairDeps = {
   store: ChannelStore;
@@ -35,10 +41,6 @@ export function createGapRepair(deps: GapRepairDeps) {
     set?.forEach((wake) => wake(repaired));
   }
 
-  function waitBeforeRetryMs(attempt: number): number {
-    return timing.answerTimeoutMs + Math.min(timing.backoffMaxMs, timing.backoffBaseMs * 2 ** Math.min(30, attempt));
-  }
-
   /** Asks the core for what follows the copy's last seq; re-asks when no answer comes in time. */
   function ask(accountId: number, attempt: number): void {
     if (!running) return;
@@ -48,7 +50,7 @@ export function createGapRepair(deps: GapRepairDeps) {
     const timer = clock.setTimeout(() => {
       inFlight.delete(accountId);
       if (store.repairOf(accountId) !== undefined) ask(accountId, attempt + 1);
-    }, waitBeforeRetryMs(attempt));
+    }, retryWaitMs(timing, attempt));
     inFlight.set(accountId, { afterSeq, attempt, timer });
     deps.link.request({ type: 'postings-after', accountId, afterSeq, limit: REPAIR_BATCH });
   }

@@ -7,7 +7,7 @@ import type { Clock, TimerHandle } from '../lib/clock.ts';
 import type { Link } from '../net/link.ts';
 import type { AccountSummary, LinkResponse } from '../net/messages.ts';
 import type { ChannelStore } from './channel-store.ts';
-import type { GapRepair, RepairTiming } from './gap-repair.ts';
+import { retryWaitMs, type GapRepair, type RepairTiming } from './gap-repair.ts';
 
 /** Accounts asked for in one batch: one short read on the core each. */
 export const RECONCILE_BATCH = 200;
@@ -47,7 +47,6 @@ export function createReconciler(deps: ReconcilerDeps) {
   const { store, clock, repair, timing } = deps;
   let pending: Pending | null = null;
   let running: Promise<ReconcileReport> | null = null;
-  let last: ReconcileReport | null = null;
   let stopped = false;
 
   /** One batch of summaries, asked again with capped backoff until an answer comes. */
@@ -55,8 +54,7 @@ export function createReconciler(deps: ReconcilerDeps) {
     return new Promise((resolve) => {
       const ask = (attempt: number) => {
         if (stopped) return resolve(null);
-        const wait = timing.answerTimeoutMs + Math.min(timing.backoffMaxMs, timing.backoffBaseMs * 2 ** Math.min(30, attempt));
-        const timer = clock.setTimeout(() => ask(attempt + 1), wait);
+        const timer = clock.setTimeout(() => ask(attempt + 1), retryWaitMs(timing, attempt));
         pending = { afterAccountId, timer, resolve };
         deps.link.request({ type: 'account-summaries', afterAccountId, limit: RECONCILE_BATCH });
       };
@@ -114,7 +112,7 @@ export function createReconciler(deps: ReconcilerDeps) {
     const outcomes = await Promise.all(found.map((f) => repair.whenRepaired(f.accountId, timing.repairWaitMs)));
     if (stopped) throw new ReconcileInterrupted('the channel stopped during reconciliation');
     const repaired = found.filter((f, i) => outcomes[i] && (store.account(f.accountId)?.lastSeq ?? -1) >= f.targetSeq).length;
-    const report: ReconcileReport = {
+    return {
       startedAt,
       accountsChecked,
       mismatches: found.length,
@@ -122,8 +120,6 @@ export function createReconciler(deps: ReconcilerDeps) {
       tookMs: clock.now() - startedAt,
       problems: found.slice(0, MAX_REPORTED_PROBLEMS).map(({ accountId, problem }) => ({ accountId, problem })),
     };
-    last = report;
-    return report;
   }
 
   return {
@@ -143,7 +139,6 @@ export function createReconciler(deps: ReconcilerDeps) {
       clock.clearTimeout(timer);
       resolve(answer);
     },
-    lastReport: () => last,
     stop(): void {
       stopped = true;
       if (pending !== null) {

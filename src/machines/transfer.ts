@@ -56,7 +56,7 @@ export type TransferEvent =
   | { type: 'NOT_FOUND'; at: number };
 
 /** Capped exponential backoff before the n-th re-query (n from 1). */
-export function queryBackoffMs(policy: TransferPolicy, attempt: number): number {
+export function queryBackoffMs(policy: Pick<TransferPolicy, 'backoffBaseMs' | 'backoffMaxMs'>, attempt: number): number {
   return Math.min(policy.backoffMaxMs, policy.backoffBaseMs * 2 ** Math.min(30, Math.max(0, attempt - 1)));
 }
 

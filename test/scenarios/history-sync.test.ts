@@ -258,7 +258,8 @@ test(
     for (let i = 0; i < 5; i++) {
       bank.channel.account(kim.accountId);
       bank.channel.pageHistoryBefore(kim.accountId, Number.MAX_SAFE_INTEGER, 20);
-      bank.channel.pageHistoryAfter(kim.accountId, 0, 20);
+      bank.channel.pageItemsBefore(kim.accountId, Number.MAX_SAFE_INTEGER, 20);
+      bank.channel.pageItemsAfter(kim.accountId, 0, 20);
     }
     run(bank, 10);
     assert.equal([...requests.entries()], []);
