@@ -116,7 +116,7 @@ function fetchJson(agent: Agent, port: number, path: string, token: string | nul
 
 /** Writes `rows` postings to the channel's copy through its real apply path, in batched transactions. */
 function buildHistory(bank: ReturnType<typeof createBank>, accountId: number, rows: number): number {
-  const store = bank.channel.inspect();
+  const store = bank.channel.readModel();
   const bar = new cliProgress.SingleBar({ format: 'building history |{bar}| {percentage}% {value}/{total} rows {eta}s left', hideCursor: true }, cliProgress.Presets.shades_classic);
   const started = performance.now();
   bar.start(rows, 0);
@@ -161,13 +161,11 @@ async function main(): Promise<void> {
   const bareAgent = new Agent({ keepAlive: true, maxSockets: 1 });
   try {
     console.log(`bench:history  node ${process.version}, ${availableParallelism()} cores, synchronous=FULL, ${o.rows} rows, page ${PAGE}`);
-    const { customer, token } = bank.channel.createCustomer('Deep Scroller');
-    const { accountId } = bank.core.openAccount('Deep Scroller', 0);
-    bank.channel.registerAccount(customer.id, accountId);
+    const { token, accountId } = bank.openCustomer('Deep Scroller', 0);
     const seconds = buildHistory(bank, accountId, o.rows);
     console.log(`built ${o.rows} rows in ${seconds.toFixed(1)} s (${Math.round(o.rows / seconds)} rows/s)`);
 
-    const store = bank.channel.inspect();
+    const store = bank.channel.readModel();
     const newest = store.account(accountId)!.lastSeq;
     const deepBefore = newest - DEPTH + 1; // the page holds the rows DEPTH below the newest
     // The query the route serves pages with, and the same rows by OFFSET for contrast.

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createCoreBanking } from './core/core-banking.ts';
 import { createChannel } from './channel/channel.ts';
 import type { Clock } from './lib/clock.ts';
-import type { Inspect } from './lib/inspect.ts';
+import type { Inspect, TransferInspector } from './lib/inspect.ts';
 import type { RandomSource } from './lib/ids.ts';
 import { FULL_PROTOCOL, type Protocol } from './lib/protocol.ts';
 import { openDatabase, type Synchronous } from './lib/sqlite.ts';
@@ -54,6 +54,10 @@ export type BankDeps = {
   synchronous?: Synchronous;
   /** An inspector handed to every actor (INSPECT=1); none by default. */
   inspect?: Inspect;
+  /** The inspector's own API for transfers, which have no live actor; made from `inspect` when absent. */
+  transferInspector?: TransferInspector;
+  /** After each commit of a side, before its effects leave: the simulator crashes the side from here. */
+  onCommitted?: (side: Side) => void;
   /** The simulator's network between the sides; none in production (see src/net/link.ts). */
   network?: NetworkPolicy;
   /** The simulator's lag between an append to the event log and the consumer's wake-up; none in production. */
@@ -85,6 +89,7 @@ export function createBank(deps: BankDeps) {
     pruneMarginMs: settings.cutoffMarginMs,
     inspect: deps.inspect,
     synchronous: deps.synchronous,
+    onCommitted: deps.onCommitted && (() => deps.onCommitted!('core')),
   });
   const channel = createChannel({
     dbPath: join(deps.dataDir, 'channel.db'),
@@ -103,7 +108,9 @@ export function createBank(deps: BankDeps) {
       reconcileIntervalMs: settings.reconcileIntervalMs,
     },
     inspect: deps.inspect,
+    transferInspector: deps.transferInspector,
     synchronous: deps.synchronous,
+    onCommitted: deps.onCommitted && (() => deps.onCommitted!('channel')),
   });
 
   return {
@@ -126,6 +133,30 @@ export function createBank(deps: BankDeps) {
       const s = side === 'core' ? core : channel;
       s.stop();
       s.start();
+    },
+    /**
+     * Opens a customer: the core opens the account, the channel the customer who holds it.
+     * The one wiring of this step, for the admin routes, src/main.ts, the simulator and tests.
+     */
+    openCustomer(name: string, openingBalanceWon: number): { customerId: number; token: string; accountId: number } {
+      const { customer, token } = channel.createCustomer(name);
+      const { accountId } = core.openAccount(name, openingBalanceWon);
+      channel.registerAccount(customer.id, accountId);
+      return { customerId: customer.id, token, accountId };
+    },
+    /** Another account for a customer the channel knows. */
+    openAccount(customerId: number, holderName: string, openingBalanceWon: number): { accountId: number; balanceWon: number } {
+      const account = core.openAccount(holderName, openingBalanceWon);
+      channel.registerAccount(customerId, account.accountId);
+      return account;
+    },
+    /** Resolves once both sides' writes so far are durable (an answer may leave); rejects if a side crashed first. */
+    durable(): Promise<void> {
+      return Promise.all([channel.durable(), core.durable()]).then(() => undefined);
+    },
+    /** Commits of all three databases since this bank was made. */
+    commitCount(): number {
+      return channel.commitCount() + core.commitCount() + log.commits;
     },
     close(): void {
       channel.stop();

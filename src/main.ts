@@ -10,7 +10,7 @@ import { ConfigError, parseConfig } from './config.ts';
 import { createSystemClock } from './lib/clock.ts';
 import { cryptoRandom, randomToken } from './lib/ids.ts';
 import { loadSkyInspector } from './inspect.ts';
-import type { Inspect } from './lib/inspect.ts';
+import type { Inspect, TransferInspector } from './lib/inspect.ts';
 import { DataDirBusy, lockDataDir } from './lib/data-dir-lock.ts';
 import { createApp } from './server/app.ts';
 
@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     console.error(why);
     process.exit(2);
   }
-  let inspect: Inspect | undefined;
+  let inspect: { inspect: Inspect; transfers: TransferInspector } | undefined;
   if (config.inspect) {
     // Before the bank starts, so that the actors restored on start are seen too.
     inspect = await loadSkyInspector((line) => console.error(line)).catch((error: unknown) => {
@@ -49,20 +49,20 @@ async function main(): Promise<void> {
     coreClock: clock,
     channelClock: clock,
     random: cryptoRandom,
-    inspect,
+    inspect: inspect?.inspect,
+    transferInspector: inspect?.transfers,
     settings: { cutoffMs: config.cutoffMs, responseTimeoutMs: config.responseTimeoutMs, queryTimeoutMs: config.responseTimeoutMs, maxAmountWon: config.maxAmountWon, reconcileIntervalMs: config.reconcileMs },
   });
   bank.start();
 
   const adminToken = config.adminToken ?? randomToken(cryptoRandom);
   if (config.adminToken === null) console.log(`admin token (random, set ADMIN_TOKEN to choose one): ${adminToken}`);
-  if (bank.core.inspect().allAccounts().length === 0) {
+  if (bank.channel.customer(1) === undefined) {
     for (const [name, opening] of [['Kim Minji', 1_000_000], ['Lee Junho', 500_000]] as const) {
-      const { customer, token } = bank.channel.createCustomer(name);
-      const account = bank.core.openAccount(name, opening);
-      bank.channel.registerAccount(customer.id, account.accountId);
-      console.log(`demo customer ${name}: account ${account.accountId} (${opening} won), token ${token}`);
+      const { accountId, token } = bank.openCustomer(name, opening);
+      console.log(`demo customer ${name}: account ${accountId} (${opening} won), token ${token}`);
     }
+    await bank.durable();
   }
 
   const app = createApp({ bank, adminToken });

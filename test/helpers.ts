@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
-import { createBank, type Bank, type BankSettings } from '../src/bank.ts';
+import { createBank, type Bank, type BankSettings, type Side } from '../src/bank.ts';
 import { VirtualTime } from '../src/lib/clock.ts';
 import { seededRandom } from '../src/lib/ids.ts';
 import type { Inspect } from '../src/lib/inspect.ts';
@@ -23,6 +23,8 @@ export type TestBankOptions = {
   seed?: number;
   /** Sees every actor, as INSPECT=1's inspector would. */
   inspect?: Inspect;
+  /** After each commit of a side, before its effects leave (a test crashes a side here by throwing). */
+  onCommitted?: (side: Side) => void;
 };
 
 export function makeBank(options: TestBankOptions = {}): TestBank {
@@ -39,6 +41,7 @@ export function makeBank(options: TestBankOptions = {}): TestBank {
     settings: { reconcileIntervalMs: 0, ...options.settings },
     synchronous: 'OFF',
     inspect: options.inspect, // tests do not survive power cuts; the durable default is FULL
+    onCommitted: options.onCommitted,
   });
   bank.start();
   return Object.assign(bank, {
@@ -71,11 +74,9 @@ export function run(bank: TestBank, ms = 0): void {
 export type TestCustomer = { customerId: number; token: string; accountId: number };
 
 export function openCustomer(bank: TestBank, name: string, openingBalanceWon: number): TestCustomer {
-  const { customer, token } = bank.channel.createCustomer(name);
-  const { accountId } = bank.core.openAccount(name, openingBalanceWon);
-  bank.channel.registerAccount(customer.id, accountId);
+  const opened = bank.openCustomer(name, openingBalanceWon);
   run(bank);
-  return { customerId: customer.id, token, accountId };
+  return opened;
 }
 
 export function transfer(bank: TestBank, from: TestCustomer, to: TestCustomer, amountWon: number, idempotencyKey: string | null = null) {
@@ -109,7 +110,7 @@ export function assertInvariants(bank: TestBank, which: InvariantId[] = SCENARIO
 
 export function balanceOf(bank: TestBank, c: TestCustomer): { core: number; channel: number } {
   return {
-    core: bank.core.inspect().getAccount(c.accountId)!.balanceWon,
+    core: bank.core.readModel().getAccount(c.accountId)!.balanceWon,
     channel: bank.channel.account(c.accountId)!.balanceWon,
   };
 }
@@ -129,4 +130,29 @@ export async function drive<T>(bank: TestBank, promise: Promise<T>, stepMs = 100
     if (!done) bank.time.advance(stepMs);
   }
   return tracked;
+}
+
+/**
+ * An app whose requests let the bank's turn end on virtual time: an answer waits for the
+ * commit of what it shows (commit, then effect), and that commit is armed on the test's clock.
+ * Time does not move: only what is due now runs.
+ */
+export function drivenApp<A extends { request: (...args: any[]) => Response | Promise<Response> }>(bank: TestBank, app: A): A {
+  const request = app.request.bind(app);
+  const driven = (...args: Parameters<A['request']>) => {
+    let done = false;
+    const answer = Promise.resolve(request(...args)).finally(() => {
+      done = true;
+    });
+    const pump = async () => {
+      for (let turns = 0; !done; turns++) {
+        if (turns > 100_000) throw new Error('a request that never finishes its turn');
+        await new Promise((r) => setImmediate(r));
+        if (!done) bank.time.advance(0);
+      }
+    };
+    void pump();
+    return answer;
+  };
+  return Object.assign(Object.create(app) as A, { request: driven });
 }

@@ -1,10 +1,9 @@
 /**
- * channel.db access: customers, token hashes, accounts, transfers with their journal,
- * the history copy and the consumer offset, as prepared statements created once.
+ * channel.db access for identity and history: customers, token hashes, accounts, the history
+ * copy, pending repairs and the consumer offset, as prepared statements created once.
  */
 import type { Db } from '../lib/sqlite.ts';
 import type { Posting, PostingKind } from '../net/messages.ts';
-import type { TransferState } from '../machines/transfer.ts';
 
 export type Customer = { id: number; name: string };
 export type ChannelAccount = { id: number; customerId: number | null; balanceWon: number; lastSeq: number };
@@ -12,23 +11,7 @@ export type RepairRow = { accountId: number; targetSeq: number; notedAt: number 
 /** What applying one posting did: written, already there, or held back behind a hole. */
 export type ApplyResult = 'applied' | 'duplicate' | 'gap';
 
-export type TransferRow = {
-  id: string;
-  customerId: number;
-  fromAccountId: number;
-  toAccountId: number;
-  amountWon: number;
-  memo: string | null;
-  state: TransferState;
-  reason: string | null;
-  requestedAt: number;
-  settledAt: number | null;
-  snapshot: string;
-  idempotencyKey: string | null;
-  bodyHash: string | null;
-};
-
-export type JournalRow = { at: number; event: string; from: TransferState | null; to: TransferState };
+export type { JournalRow, TransferRow } from './transfers/transfer-store.ts';
 
 export type HistoryRow = {
   seq: number;
@@ -42,9 +25,6 @@ export type HistoryRow = {
 };
 
 const ACCOUNT_COLUMNS = 'id, customer_id AS customerId, balance_won AS balanceWon, last_seq AS lastSeq';
-const TRANSFER_COLUMNS = `id, customer_id AS customerId, from_account_id AS fromAccountId, to_account_id AS toAccountId,
-  amount_won AS amountWon, memo, state, reason, requested_at AS requestedAt, settled_at AS settledAt, snapshot,
-  idempotency_key AS idempotencyKey, body_hash AS bodyHash`;
 const HISTORY_COLUMNS = `seq, amount_won AS amountWon, balance_after_won AS balanceAfterWon, kind, counterparty, memo,
   transfer_id AS transferId, occurred_at AS occurredAt`;
 
@@ -74,6 +54,7 @@ export function createChannelStore(db: Db) {
     ensureAccount: db.prepare('INSERT OR IGNORE INTO accounts (id) VALUES (?)'),
     setOwner: db.prepare('UPDATE accounts SET customer_id = ? WHERE id = ?'),
     getAccount: db.prepare(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE id = ?`),
+    lastSeqOf: db.prepare('SELECT last_seq FROM accounts WHERE id = ?').pluck(),
     accountsOf: db.prepare(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE customer_id = ? ORDER BY id`),
     allAccounts: db.prepare(`SELECT ${ACCOUNT_COLUMNS} FROM accounts ORDER BY id`),
     appendedRow: db.prepare('UPDATE accounts SET balance_won = ?, last_seq = ? WHERE id = ?'),
@@ -104,25 +85,6 @@ export function createChannelStore(db: Db) {
     allRepairs: db.prepare('SELECT account_id AS accountId, target_seq AS targetSeq, noted_at AS notedAt FROM sync_repairs ORDER BY account_id'),
     deleteRepair: db.prepare('DELETE FROM sync_repairs WHERE account_id = ?'),
     allHistory: db.prepare(`SELECT ${HISTORY_COLUMNS} FROM history WHERE account_id = ? ORDER BY seq`),
-    insertTransfer: db.prepare(
-      `INSERT INTO transfers (id, customer_id, from_account_id, to_account_id, amount_won, memo, state, requested_at, snapshot,
-         idempotency_key, body_hash, holds_lock)
-       VALUES (@id, @customerId, @fromAccountId, @toAccountId, @amountWon, @memo, 'requested', @requestedAt, @snapshot,
-         @idempotencyKey, @bodyHash, @holdsLock)`,
-    ),
-    updateTransfer: db.prepare(
-      'UPDATE transfers SET state = ?, reason = ?, settled_at = ?, next_deadline_at = ?, snapshot = ? WHERE id = ?',
-    ),
-    getTransfer: db.prepare(`SELECT ${TRANSFER_COLUMNS} FROM transfers WHERE id = ?`),
-    transferByKey: db.prepare(`SELECT ${TRANSFER_COLUMNS} FROM transfers WHERE customer_id = ? AND idempotency_key = ?`),
-    inFlightFrom: db.prepare(
-      "SELECT id FROM transfers WHERE from_account_id = ? AND holds_lock = 1 AND state IN ('requested', 'sent', 'timedOut', 'querying')",
-    ).pluck(),
-    unfinished: db.prepare(`SELECT ${TRANSFER_COLUMNS} FROM transfers WHERE state IN ('requested', 'sent', 'timedOut', 'querying') ORDER BY requested_at, id`),
-    allTransfers: db.prepare(`SELECT ${TRANSFER_COLUMNS} FROM transfers ORDER BY requested_at, id`),
-    nextJournalN: db.prepare('SELECT COALESCE(MAX(n), 0) + 1 FROM transfer_journal WHERE transfer_id = ?').pluck(),
-    insertJournal: db.prepare('INSERT INTO transfer_journal (transfer_id, n, at, event, from_state, to_state) VALUES (?, ?, ?, ?, ?, ?)'),
-    journalOf: db.prepare('SELECT at, event, from_state AS "from", to_state AS "to" FROM transfer_journal WHERE transfer_id = ? ORDER BY n'),
     getOffset: db.prepare('SELECT next_offset FROM consumer_offsets WHERE consumer = ?').pluck(),
     setOffset: db.prepare(
       'INSERT INTO consumer_offsets (consumer, next_offset) VALUES (?, ?) ON CONFLICT (consumer) DO UPDATE SET next_offset = excluded.next_offset',
@@ -138,6 +100,8 @@ export function createChannelStore(db: Db) {
     ensureAccount: (id: number) => void s.ensureAccount.run(id),
     setOwner: (accountId: number, customerId: number) => void s.setOwner.run(customerId, accountId),
     account: (id: number) => s.getAccount.get(id) as ChannelAccount | undefined,
+    /** The last seq the copy holds for an account (0: none, or no such account). */
+    lastSeqOf: (id: number) => (s.lastSeqOf.get(id) as number | undefined) ?? 0,
     accountsOf: (customerId: number) => s.accountsOf.all(customerId) as ChannelAccount[],
     allAccounts: () => s.allAccounts.all() as ChannelAccount[],
     /**
@@ -182,19 +146,6 @@ export function createChannelStore(db: Db) {
     historyCount: (accountId: number) => s.countHistory.get(accountId) as number,
     historyRow: (accountId: number, seq: number) => s.historyRow.get(accountId, seq) as HistoryRow | undefined,
     allHistory: (accountId: number) => s.allHistory.all(accountId) as HistoryRow[],
-    insertTransfer: (row: Omit<TransferRow, 'state' | 'reason' | 'settledAt'> & { holdsLock: 0 | 1 }) => void s.insertTransfer.run(row),
-    updateTransfer(id: string, state: TransferState, reason: string | null, settledAt: number | null, nextDeadlineAt: number | null, snapshot: string): void {
-      s.updateTransfer.run(state, reason, settledAt, nextDeadlineAt, snapshot, id);
-    },
-    transfer: (id: string) => s.getTransfer.get(id) as TransferRow | undefined,
-    transferByKey: (customerId: number, key: string) => s.transferByKey.get(customerId, key) as TransferRow | undefined,
-    inFlightFrom: (accountId: number) => s.inFlightFrom.get(accountId) as string | undefined,
-    unfinishedTransfers: () => s.unfinished.all() as TransferRow[],
-    allTransfers: () => s.allTransfers.all() as TransferRow[],
-    appendJournal(transferId: string, at: number, event: string, from: TransferState | null, to: TransferState): void {
-      s.insertJournal.run(transferId, s.nextJournalN.get(transferId) as number, at, event, from, to);
-    },
-    journalOf: (transferId: string) => s.journalOf.all(transferId) as JournalRow[],
     consumerOffset: (consumer: string) => (s.getOffset.get(consumer) as number | undefined) ?? 1,
     commitOffset: (consumer: string, nextOffset: number) => void s.setOffset.run(consumer, nextOffset),
   };

@@ -4,10 +4,11 @@
  * backoff through lost and late answers. Pending repairs are durable rows in channel.db.
  */
 import type { Clock, TimerHandle } from '../lib/clock.ts';
+import type { GroupCommit } from '../lib/group-commit.ts';
 import { queryBackoffMs } from '../machines/transfer.ts';
 import type { Link } from '../net/link.ts';
-import type { LinkResponse } from '../net/messages.ts';
-import type { ChannelStore } from './channel-store.ts';
+import type { LinkResponse, Posting } from '../net/messages.ts';
+import type { ApplyResult, ChannelStore } from './channel-store.ts';
 
 /** Postings asked for in one repair request; the core caps its answer at its own limit too. */
 export const REPAIR_BATCH = 500;
@@ -20,7 +21,10 @@ export function retryWaitMs(timing: RepairTiming, attempt: number): number {
 }
 
 export type GapRepairDeps = {
-  store: ChannelStore;
+  store: Pick<ChannelStore, 'account' | 'ensureAccount' | 'noteRepair' | 'repairOf' | 'allRepairs' | 'clearRepair'>;
+  batch: GroupCommit;
+  /** The one apply path of history (inside the batch). */
+  apply: (posting: Posting) => ApplyResult;
   link: Link;
   clock: Clock;
   timing: RepairTiming;
@@ -52,7 +56,10 @@ export function createGapRepair(deps: GapRepairDeps) {
       if (store.repairOf(accountId) !== undefined) ask(accountId, attempt + 1);
     }, retryWaitMs(timing, attempt));
     inFlight.set(accountId, { afterSeq, attempt, timer });
-    deps.link.request({ type: 'postings-after', accountId, afterSeq, limit: REPAIR_BATCH });
+    // afterSeq may come from rows of the open batch: the ask leaves once they are durable.
+    deps.batch.after(() => {
+      if (running) deps.link.request({ type: 'postings-after', accountId, afterSeq, limit: REPAIR_BATCH });
+    });
   }
 
   function finish(accountId: number): void {
@@ -84,9 +91,9 @@ export function createGapRepair(deps: GapRepairDeps) {
       if (!running) return;
       const { accountId } = answer;
       let applied = 0;
-      const done = store.db.transaction(() => {
+      const done = deps.batch.run(() => {
         for (const posting of answer.postings) {
-          const result = store.applyPosting(posting);
+          const result = deps.apply(posting);
           if (result === 'gap') break; // a stale answer from before a reset: the next ask covers it
           if (result === 'applied') applied++;
         }
@@ -98,7 +105,7 @@ export function createGapRepair(deps: GapRepairDeps) {
           return true;
         }
         return false;
-      })();
+      });
       if (done) return finish(accountId);
       // Progress, or the answer to what is on its way now: ask for the next batch at once.
       // A late duplicate of an older answer changes nothing and leaves the timer to retry.

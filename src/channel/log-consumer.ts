@@ -3,18 +3,30 @@
  * (account, seq), committing its offset in the same channel transaction as the rows, and
  * turns decisions into outcome events for live transfers (S1, S2, S8).
  */
-import type { Clock } from '../lib/clock.ts';
+import type { GroupCommit } from '../lib/group-commit.ts';
 import type { EventLogReader } from '../net/event-log.ts';
 import type { TransferEvent } from '../machines/transfer.ts';
-import type { ChannelStore } from './channel-store.ts';
+import type { Posting } from '../net/messages.ts';
+import type { ApplyResult } from './channel-store.ts';
 
 export const CONSUMER_NAME = 'history';
 export const CONSUMER_BATCH = 500;
 
+/** The few things the consumer needs of channel.db. */
+export type ConsumerStore = {
+  ensureAccount(accountId: number): void;
+  lastSeqOf(accountId: number): number;
+  consumerOffset(consumer: string): number;
+  commitOffset(consumer: string, nextOffset: number): void;
+};
+
 export type LogConsumerDeps = {
-  store: ChannelStore;
+  store: ConsumerStore;
+  batch: GroupCommit;
   log: EventLogReader;
-  clock: Clock;
+  now: () => number;
+  /** The one apply path of history (inside the batch): what applying one posting did. */
+  apply: (posting: Posting) => ApplyResult;
   /** S8: exactly-once in effect. Off, every delivery is applied as it comes and the offset commits on its own. */
   exactlyOnce: boolean;
   /**
@@ -22,10 +34,8 @@ export type LogConsumerDeps = {
    * the sender's account and the seq its history must reach first (null: nothing to wait for).
    */
   deliver: (transferId: string, event: TransferEvent, waitFor: { accountId: number; seq: number } | null) => void;
-  /** Inside the batch's transaction: the account's history lacks rows up to at least `seq`. */
+  /** Inside the batch's transaction: the account's history lacks rows up to at least `seq`; repair starts after the commit. */
   noteGap: (accountId: number, seq: number) => void;
-  /** After the batch commits: the accounts whose holes need repair. */
-  onGaps: (accountIds: number[]) => void;
 };
 
 type Outcome = [transferId: string, event: TransferEvent, waitFor: { accountId: number; seq: number } | null];
@@ -33,32 +43,26 @@ type Outcome = [transferId: string, event: TransferEvent, waitFor: { accountId: 
 export function createLogConsumer(deps: LogConsumerDeps) {
   let unsubscribe: (() => void) | null = null;
   let draining = false;
+  /** The next offset to read: ahead of the committed one while a batch is open. */
+  let nextOffset = 1;
 
-  function applyBatch(entries: ReturnType<EventLogReader['read']>, outcomes: Outcome[], gapAccounts: Set<number>): void {
+  function applyBatch(entries: ReturnType<EventLogReader['read']>, outcomes: Outcome[]): void {
     const { store } = deps;
-    const at = deps.clock.now();
+    const at = deps.now();
     for (const { record } of entries) {
       switch (record.type) {
         case 'account-opened':
           store.ensureAccount(record.accountId);
           break;
         case 'posting':
-          if (!deps.exactlyOnce) {
-            store.applyPostingNaively(record.posting);
-          } else if (store.applyPosting(record.posting) === 'gap') {
-            deps.noteGap(record.posting.accountId, record.posting.seq);
-            gapAccounts.add(record.posting.accountId);
-          }
+          deps.apply(record.posting);
           break;
         case 'decision': {
           const senderSeq = record.outcome === 'executed' ? (record.senderSeq ?? null) : null;
           const waitFor = deps.exactlyOnce && senderSeq !== null ? { accountId: record.fromAccountId, seq: senderSeq } : null;
           // The sender's row may be missing (lost, or held behind a hole): repair it, and let
           // the outcome wait for it, so that a success never shows before its row does.
-          if (waitFor !== null && (store.account(waitFor.accountId)?.lastSeq ?? 0) < waitFor.seq) {
-            deps.noteGap(waitFor.accountId, waitFor.seq);
-            gapAccounts.add(waitFor.accountId);
-          }
+          if (waitFor !== null && store.lastSeqOf(waitFor.accountId) < waitFor.seq) deps.noteGap(waitFor.accountId, waitFor.seq);
           outcomes.push([
             record.requestId,
             record.outcome === 'executed'
@@ -72,26 +76,28 @@ export function createLogConsumer(deps: LogConsumerDeps) {
     }
   }
 
-  /** Reads and applies one batch; returns how many records it consumed. */
+  /**
+   * Reads and applies one batch of records as a unit of the open channel batch, the offset
+   * with the rows (S8); the outcomes it carried go to their transfers once that commits.
+   * Returns how many records it consumed.
+   */
   function pollOnce(): number {
-    const { store } = deps;
-    const from = store.consumerOffset(CONSUMER_NAME);
-    const entries = deps.log.read(from, CONSUMER_BATCH);
+    const entries = deps.log.read(nextOffset, CONSUMER_BATCH);
     if (entries.length === 0) return 0;
     const outcomes: Outcome[] = [];
-    const gapAccounts = new Set<number>();
-    const nextOffset = entries[entries.length - 1]!.offset + 1;
+    nextOffset = entries[entries.length - 1]!.offset + 1;
+    const committed = nextOffset;
     if (deps.exactlyOnce) {
-      store.db.transaction(() => {
-        applyBatch(entries, outcomes, gapAccounts);
-        store.commitOffset(CONSUMER_NAME, nextOffset);
-      })();
+      deps.batch.run(() => {
+        applyBatch(entries, outcomes);
+        deps.store.commitOffset(CONSUMER_NAME, committed);
+      });
     } else {
-      store.db.transaction(() => applyBatch(entries, outcomes, gapAccounts))();
-      store.commitOffset(CONSUMER_NAME, nextOffset);
+      // Without S8 the rows and the offset are two writes that nothing ties together.
+      deps.batch.run(() => applyBatch(entries, outcomes));
+      deps.batch.run(() => deps.store.commitOffset(CONSUMER_NAME, committed));
     }
-    if (gapAccounts.size > 0) deps.onGaps([...gapAccounts]);
-    for (const [id, event, waitFor] of outcomes) deps.deliver(id, event, waitFor);
+    if (outcomes.length > 0) deps.batch.after(() => outcomes.forEach(([id, event, waitFor]) => deps.deliver(id, event, waitFor)));
     return entries.length;
   }
 
@@ -109,6 +115,7 @@ export function createLogConsumer(deps: LogConsumerDeps) {
 
   return {
     start(): void {
+      nextOffset = deps.store.consumerOffset(CONSUMER_NAME);
       unsubscribe = deps.log.subscribe(drain);
       drain();
     },
@@ -122,7 +129,9 @@ export function createLogConsumer(deps: LogConsumerDeps) {
     drain,
     /** Redelivery from an older offset, as after a consumer-group rebalance: at-least-once. */
     seek(offset: number): void {
-      deps.store.commitOffset(CONSUMER_NAME, Math.max(1, offset));
+      nextOffset = Math.max(1, offset);
+      const to = nextOffset;
+      deps.batch.run(() => deps.store.commitOffset(CONSUMER_NAME, to));
       drain();
     },
   };

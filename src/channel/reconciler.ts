@@ -4,6 +4,7 @@
  * link in bounded batches, compares each with the copy, and hands every mismatch to repair.
  */
 import type { Clock, TimerHandle } from '../lib/clock.ts';
+import type { GroupCommit } from '../lib/group-commit.ts';
 import type { Link } from '../net/link.ts';
 import type { AccountSummary, LinkResponse } from '../net/messages.ts';
 import type { ChannelStore } from './channel-store.ts';
@@ -31,7 +32,8 @@ export class ReconcileInterrupted extends Error {
 }
 
 export type ReconcilerDeps = {
-  store: ChannelStore;
+  store: Pick<ChannelStore, 'account' | 'historyRow' | 'historyCount' | 'ensureAccount' | 'resetAccount'>;
+  batch: GroupCommit;
   link: Link;
   clock: Clock;
   repair: GapRepair;
@@ -77,7 +79,7 @@ export function createReconciler(deps: ReconcilerDeps) {
 
   /** Compares one batch and notes a repair for every mismatch, in one channel transaction. */
   function compareBatch(summaries: AccountSummary[]): { accountId: number; problem: ProblemKind; targetSeq: number }[] {
-    return store.db.transaction(() => {
+    return deps.batch.run(() => {
       const found: { accountId: number; problem: ProblemKind; targetSeq: number }[] = [];
       for (const s of summaries) {
         const problem = problemOf(s);
@@ -88,7 +90,7 @@ export function createReconciler(deps: ReconcilerDeps) {
         if (s.lastSeq > 0) repair.noteGap(s.accountId, s.lastSeq);
       }
       return found;
-    })();
+    });
   }
 
   async function reconcile(): Promise<ReconcileReport> {

@@ -8,6 +8,7 @@ import type { Inspect } from '../lib/inspect.ts';
 import { coreBankingMachine, type CoreEvent, type CoreRules, type RequestFacts } from '../machines/core-banking.ts';
 import type { Clock } from '../lib/clock.ts';
 import { assert } from '../lib/assert.ts';
+import { createGroupCommit, type GroupCommit } from '../lib/group-commit.ts';
 import { openDatabase, type Synchronous } from '../lib/sqlite.ts';
 import type { EventLogWriter } from '../net/event-log.ts';
 import type { Link } from '../net/link.ts';
@@ -25,6 +26,8 @@ export type CoreBankingDeps = {
   /** An inspector to see the core's actor (INSPECT=1). */
   inspect?: Inspect;
   synchronous?: Synchronous;
+  /** After each core commit, before its answers leave (the simulator may crash the core here). */
+  onCommitted?: () => void;
 };
 
 export const MAX_POSTINGS_PER_ANSWER = 500;
@@ -32,18 +35,29 @@ export const MAX_SUMMARIES_PER_ANSWER = 500;
 /** Rows before the sender's posting an executed answer may carry; past that, gap repair fills in. */
 export const MAX_SENDER_CATCH_UP = 100;
 const OUTBOX_BATCH = 1000;
+/** The relay's name in the log's producer positions. */
+export const CORE_PRODUCER = 'core';
 
 export type DepositInput = { accountId: number; amountWon: number; fromBank: string; fromName: string };
 
 export function createCoreBanking(deps: CoreBankingDeps) {
   let store: CoreStore | null = null;
+  let batch: GroupCommit | null = null;
   let actor: Actor<typeof coreBankingMachine> | null = null;
-  // Answers produced while deciding; sent only after the deciding transaction commits.
+  // The answer the deciding unit produced; it leaves once the batch holding it has committed.
   let answers: LinkResponse[] = [];
+  /** The last outbox id the log holds: the relay publishes what follows. */
+  let relayedUpTo = 0;
+  let relayQueued = false;
+  let commitsBefore = 0;
 
   const live = (): CoreStore => {
     assert(store !== null, 'core banking is not running');
     return store;
+  };
+  const units = (): GroupCommit => {
+    assert(batch !== null, 'core banking is not running');
+    return batch;
   };
 
   function requestIdOf(event: CoreEvent): string {
@@ -52,13 +66,11 @@ export function createCoreBanking(deps: CoreBankingDeps) {
 
   function answer(event: CoreEvent, decision: Decision | { kind: 'not-found' }): void {
     const requestId = requestIdOf(event);
-    // Filled in once the deciding transaction has committed (see decide).
-    const senderCatchUp: Posting[] = [];
     if (event.type === 'EXECUTE') {
       assert(decision.kind !== 'not-found', 'EXECUTE is always decided');
-      answers.push({ type: 'execute-answer', requestId, decision, senderCatchUp });
+      answers.push({ type: 'execute-answer', requestId, decision, senderCatchUp: [] });
     } else {
-      answers.push({ type: 'query-answer', requestId, answer: decision, senderCatchUp });
+      answers.push({ type: 'query-answer', requestId, answer: decision, senderCatchUp: [] });
     }
   }
 
@@ -115,7 +127,7 @@ export function createCoreBanking(deps: CoreBankingDeps) {
         // fenced request can still be inside the cutoff that long after its fence. Keep
         // every tombstone until no request it fences could pass the cutoff any more.
         const keepMs = context.cutoffMs + Math.max(deps.pruneMarginMs, context.allowedSkewMs);
-        live().pruneBefore(deps.clock.now() - keepMs);
+        units().run(() => live().pruneBefore(deps.clock.now() - keepMs));
       },
     },
   });
@@ -131,22 +143,24 @@ export function createCoreBanking(deps: CoreBankingDeps) {
     };
   }
 
-  /** Decides one request in one core transaction, then answers and publishes. */
+  /**
+   * Decides one request as one unit of the open batch: it sees every decision, balance and
+   * tombstone before it in arrival order; its answer leaves once the batch has committed.
+   */
   function decide(make: () => CoreEvent, senderKnownSeq: number): void {
-    const st = live();
     answers = [];
-    st.db.transaction(() => {
+    const out = units().run(() => {
       const event = make();
       actor!.send(event);
       assert(answers.length === 1, `the core answers ${event.type} exactly once`);
-    })();
-    const out = answers;
-    answers = [];
-    for (const a of out) {
+      const a = answers[0]!;
       if (a.type === 'execute-answer' || a.type === 'query-answer') a.senderCatchUp.push(...catchUpFor(a, senderKnownSeq));
-      deps.link.respond(a);
-    }
-    publishOutbox();
+      return a;
+    });
+    answers = [];
+    // The answer is on its way before the log's records, as a core answering first would send it.
+    units().after(() => deps.link.respond(out));
+    relaySoon();
   }
 
   function onRequest(message: LinkRequest): void {
@@ -160,62 +174,104 @@ export function createCoreBanking(deps: CoreBankingDeps) {
       case 'postings-after': {
         const limit = Math.min(Math.max(1, message.limit), MAX_POSTINGS_PER_ANSWER);
         const account = live().getAccount(message.accountId);
-        deps.link.respond({
+        const reply: LinkResponse = {
           type: 'postings',
           accountId: message.accountId,
           afterSeq: message.afterSeq,
           postings: live().postingsAfter(message.accountId, message.afterSeq, limit),
           lastSeq: account?.lastSeq ?? 0,
-        });
+        };
+        // Read inside the open batch: what it shows leaves only once it is durable.
+        units().after(() => deps.link.respond(reply));
         return;
       }
       case 'account-summaries': {
         // One short read per batch: reconciliation never holds the core for long.
         const limit = Math.min(Math.max(1, message.limit), MAX_SUMMARIES_PER_ANSWER);
         const summaries = live().summariesAfter(message.afterAccountId, limit);
-        deps.link.respond({ type: 'account-summaries', afterAccountId: message.afterAccountId, summaries, done: summaries.length < limit });
+        const reply: LinkResponse = { type: 'account-summaries', afterAccountId: message.afterAccountId, summaries, done: summaries.length < limit };
+        units().after(() => deps.link.respond(reply));
         return;
       }
     }
   }
 
-  /** The relay of the transactional outbox: at-least-once into the event log. */
+  /** Queues one relay run for after the open batch commits, however many units appended to the outbox. */
+  function relaySoon(): void {
+    if (relayQueued) return;
+    relayQueued = true;
+    units().after(publishOutbox);
+  }
+
+  /**
+   * The relay of the transactional outbox: at-least-once into the event log, in batches. Each
+   * append records the relay's position in the same log transaction, so nothing in core.db
+   * is written to mark rows published.
+   */
   function publishOutbox(): void {
+    relayQueued = false;
+    // Only what is committed may leave: with a batch open, the relay runs after its commit.
+    if (units().inBatch) return relaySoon();
     const st = live();
     for (;;) {
-      const batch = st.unpublished(OUTBOX_BATCH);
-      if (batch.length === 0) return;
-      deps.log.publish(batch.map((b) => b.record));
-      st.db.transaction(() => batch.forEach((b) => st.markPublished(b.id)))();
+      const rows = st.outboxAfter(relayedUpTo, OUTBOX_BATCH);
+      if (rows.length === 0) return;
+      const position = rows[rows.length - 1]!.id;
+      deps.log.publish(
+        rows.map((b) => b.record),
+        { producer: CORE_PRODUCER, position },
+      );
+      relayedUpTo = position;
     }
   }
 
-  /** Writes one change of the ledger and its log records in one transaction, then publishes. */
+  /** Writes one change of the ledger and its log records as one unit; they leave with the batch. */
   function commitLedger<T>(write: (st: CoreStore, now: number) => T): T {
     const st = live();
-    const result = st.db.transaction(() => write(st, deps.clock.now()))();
-    publishOutbox();
+    const result = units().run(() => write(st, deps.clock.now()));
+    relaySoon();
     return result;
   }
 
   return {
     start(): void {
       assert(store === null, 'core banking is already running');
-      store = createCoreStore(openDatabase(deps.dbPath, 'core', deps.synchronous));
+      const db = openDatabase(deps.dbPath, 'core', deps.synchronous);
+      store = createCoreStore(db);
+      const me = store;
+      batch = createGroupCommit({
+        db,
+        clock: deps.clock,
+        onCommitted: deps.onCommitted,
+        // A core that cannot commit has crashed: it stops, and its disk holds the last batch that did.
+        onCommitFailed: () => {
+          if (store === me) this.stop();
+        },
+      });
       actor = createActor(machine, { input: deps.rules, clock: deps.clock, id: 'coreBanking', ...(deps.inspect ? { inspect: deps.inspect } : {}) });
       actor.start();
       deps.link.onRequest(onRequest);
-      publishOutbox(); // what a crash left unpublished
+      // What a crash left unpublished: everything after the last batch the log holds.
+      relayedUpTo = Math.max(deps.log.producerPosition(CORE_PRODUCER), store.lastMarkedPublished());
+      relayQueued = false;
+      publishOutbox();
     },
-    /** A crash that keeps the disk: requests that arrive while stopped are lost. */
+    /** A crash that keeps the disk: the open batch is lost, and requests that arrive while stopped are lost. */
     stop(): void {
       if (store === null) return;
       deps.link.onRequest(null);
       actor?.stop();
       actor = null;
+      commitsBefore += batch?.commits ?? 0;
+      batch?.abandon();
+      batch = null;
       store.db.close();
       store = null;
     },
+    /** Commits core.db has made since this bank was made, across restarts. */
+    commitCount: () => commitsBefore + (batch?.commits ?? 0),
+    /** Resolves once everything the core wrote so far is durable; rejects if the core crashed first. */
+    durable: (): Promise<void> => (batch === null ? Promise.reject(new Error('core banking is not running')) : batch.durable()),
     get running(): boolean {
       return store !== null;
     },
@@ -250,7 +306,7 @@ export function createCoreBanking(deps: CoreBankingDeps) {
       });
     },
     /** Read access for invariant checks and tests; never used by the channel. */
-    inspect(): CoreStore {
+    readModel(): CoreStore {
       return live();
     },
   };

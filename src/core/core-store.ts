@@ -53,8 +53,9 @@ export function createCoreStore(db: Db) {
     pruneRejected: db.prepare("DELETE FROM decisions WHERE outcome = 'rejected' AND requested_at < ?"),
     pruneTombstones: db.prepare('DELETE FROM tombstones WHERE fenced_at < ?'),
     insertOutbox: db.prepare('INSERT INTO log_outbox (record) VALUES (?)'),
-    unpublished: db.prepare('SELECT id, record FROM log_outbox WHERE published = 0 ORDER BY id LIMIT ?'),
-    markPublished: db.prepare('UPDATE log_outbox SET published = 1 WHERE id = ?'),
+    outboxAfter: db.prepare('SELECT id, record FROM log_outbox WHERE id > ? ORDER BY id LIMIT ?'),
+    // Before db/006 the relay marked rows published in core.db: where such a database left off.
+    lastMarkedPublished: db.prepare('SELECT COALESCE(MAX(id), 0) FROM log_outbox WHERE published = 1').pluck(),
     totalBalance: db.prepare('SELECT COALESCE(SUM(balance_won), 0) FROM accounts').pluck(),
     summariesAfter: db.prepare('SELECT id AS accountId, last_seq AS lastSeq, balance_won AS balanceWon FROM accounts WHERE id > ? ORDER BY id LIMIT ?'),
     allAccounts: db.prepare('SELECT id, holder_name AS holderName, balance_won AS balanceWon, last_seq AS lastSeq FROM accounts ORDER BY id'),
@@ -110,9 +111,10 @@ export function createCoreStore(db: Db) {
       };
     },
     appendToOutbox: (record: LogRecord) => void s.insertOutbox.run(JSON.stringify(record)),
-    unpublished: (limit: number) =>
-      (s.unpublished.all(limit) as { id: number; record: string }[]).map((r) => ({ id: r.id, record: JSON.parse(r.record) as LogRecord })),
-    markPublished: (id: number) => void s.markPublished.run(id),
+    /** Outbox rows after `afterId`, oldest first: what the relay has still to publish. */
+    outboxAfter: (afterId: number, limit: number) =>
+      (s.outboxAfter.all(afterId, limit) as { id: number; record: string }[]).map((r) => ({ id: r.id, record: JSON.parse(r.record) as LogRecord })),
+    lastMarkedPublished: () => s.lastMarkedPublished.get() as number,
     totalBalanceWon: () => s.totalBalance.get() as number,
     externalInWon: () => s.externalTotal.get() as number,
     /** Request ids with more than one transfer-out posting: must always be empty (invariant 2). */

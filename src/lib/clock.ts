@@ -15,25 +15,39 @@ export interface Clock {
   clearTimeout(handle: TimerHandle): void;
 }
 
-/** Wall-clock time and Node's timers; the only clock src/main.ts wires. */
+/**
+ * Wall-clock time and Node's timers; the only clock src/main.ts wires. A delay of 0 means
+ * "at the end of this turn": setImmediate, which runs after the I/O of this turn (so a group
+ * commit gathers every request read in it), without setTimeout's 1 ms floor.
+ */
 export function createSystemClock(): Clock {
-  const live = new Map<number, NodeJS.Timeout>();
+  const timers = new Map<number, NodeJS.Timeout>();
+  const immediates = new Map<number, NodeJS.Immediate>();
   let nextId = 1;
   return {
     now: () => Date.now(),
     setTimeout(fn, delayMs) {
       const id = nextId++;
-      const t = setTimeout(() => {
-        live.delete(id);
-        fn();
-      }, Math.max(0, delayMs));
-      live.set(id, t);
+      if (delayMs <= 0) {
+        immediates.set(id, setImmediate(() => {
+          immediates.delete(id);
+          fn();
+        }));
+      } else {
+        timers.set(id, setTimeout(() => {
+          timers.delete(id);
+          fn();
+        }, delayMs));
+      }
       return { id };
     },
     clearTimeout(handle) {
-      const t = live.get(handle.id);
+      const t = timers.get(handle.id);
       if (t !== undefined) clearTimeout(t);
-      live.delete(handle.id);
+      const i = immediates.get(handle.id);
+      if (i !== undefined) clearImmediate(i);
+      timers.delete(handle.id);
+      immediates.delete(handle.id);
     },
   };
 }

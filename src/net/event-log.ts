@@ -18,9 +18,17 @@ export interface EventLogReader {
   subscribe(listener: () => void): () => void;
 }
 
-/** Kafka's producer view: publish records, each keyed by account. */
+/** A relay's place in its source: the last outbox id the log holds, recorded with the append. */
+export type ProducerPosition = { producer: string; position: number };
+
+/** Kafka's producer view: publish records, each keyed by account, in one append. */
 export interface EventLogWriter {
-  publish(records: LogRecord[]): void;
+  /** With `at`, the producer's position commits in the same transaction as the records. */
+  publish(records: LogRecord[], at?: ProducerPosition): void;
+  /** Where a producer's relay has published up to (0: nothing yet). */
+  producerPosition(producer: string): number;
+  /** Appends (transactions) made so far. */
+  readonly commits: number;
 }
 
 /** Fault injection on the consumer side: a paused log serves no reads and wakes no one. */
@@ -46,6 +54,11 @@ export function createEventLog(db: Db, clock: Clock, faults: FaultQueue, options
   const insert = db.prepare('INSERT INTO records (key, record, appended_at) VALUES (?, ?, ?)');
   const readFrom = db.prepare('SELECT log_offset AS offset, record FROM records WHERE log_offset >= ? ORDER BY log_offset LIMIT ?');
   const maxOffset = db.prepare('SELECT COALESCE(MAX(log_offset), 0) FROM records').pluck();
+  const getPosition = db.prepare('SELECT position FROM producer_positions WHERE producer = ?').pluck();
+  const setPosition = db.prepare(
+    'INSERT INTO producer_positions (producer, position) VALUES (?, ?) ON CONFLICT (producer) DO UPDATE SET position = excluded.position',
+  );
+  let commits = 0;
   const listeners = new Set<() => void>();
   let notifyArmed = false;
   let paused = false;
@@ -59,18 +72,20 @@ export function createEventLog(db: Db, clock: Clock, faults: FaultQueue, options
     }, options.wakeDelayMs?.() ?? 0);
   }
 
-  const append = db.transaction((records: LogRecord[]) => {
+  const append = db.transaction((records: LogRecord[], position: ProducerPosition | undefined) => {
     const at = clock.now();
     for (const r of records) insert.run(logKey(r), JSON.stringify(r), at);
+    if (position !== undefined) setPosition.run(position.producer, position.position);
   });
 
-  function land(records: LogRecord[]): void {
-    append(records);
-    notify();
+  function land(records: LogRecord[], position?: ProducerPosition): void {
+    append(records, position);
+    commits++;
+    if (records.length > 0) notify();
   }
 
   return {
-    publish(records) {
+    publish(records, position) {
       const now: LogRecord[] = [];
       for (const record of records) {
         const fate = faults.next('log');
@@ -79,7 +94,12 @@ export function createEventLog(db: Db, clock: Clock, faults: FaultQueue, options
         else if (fate.action === 'duplicate') now.push(record, record);
         else now.push(record);
       }
-      if (now.length > 0) land(now);
+      // A batch whose records were all lost still moves the producer on: the loss is the pipe's.
+      if (now.length > 0 || position !== undefined) land(now, position);
+    },
+    producerPosition: (producer) => (getPosition.get(producer) as number | undefined) ?? 0,
+    get commits() {
+      return commits;
     },
     read(fromOffset, maxRecords) {
       if (paused) return [];

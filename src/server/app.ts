@@ -31,6 +31,18 @@ export function createApp(deps: AppOptions) {
   const app = new Hono<AppEnv>();
   const auth = authenticate(deps.bank, deps.adminToken);
 
+  // Commit, then effect: no answer leaves before what it shows or acknowledges is durable.
+  // A side that crashed before its batch committed answers 503, and the client retries.
+  // Customers' routes read and write the channel only; the admin's also write the core.
+  app.use(async (c, next) => {
+    await next();
+    try {
+      await (c.req.path.startsWith('/admin/') ? deps.bank.durable() : deps.bank.channel.durable());
+    } catch {
+      c.res = undefined;
+      c.res = problemResponse(c, new Problem(503, 'Restarting', 'the bank restarted before this request was made durable; retry it (with the same Idempotency-Key)'));
+    }
+  });
   app.get('/health', (c) => c.json({ status: 'ok' }));
   app.route('/machines', machineRoutes());
   app.route('/', webRoutes(deps, deps.web));

@@ -20,20 +20,20 @@ const NAMES: Record<InvariantId, string> = {
 const v = (invariant: InvariantId, detail: string): Violation => ({ invariant, name: NAMES[invariant], detail });
 
 export function checkConservation(bank: Bank): Violation[] {
-  const core = bank.core.inspect();
+  const core = bank.core.readModel();
   const total = core.totalBalanceWon();
   const external = core.externalInWon();
   return total === external ? [] : [v(1, `core balances sum to ${total} but money in from outside is ${external}`)];
 }
 
 export function checkAtMostOnce(bank: Bank): Violation[] {
-  return bank.core.inspect().executedTwice().map((id) => v(2, `request ${id} executed more than once`));
+  return bank.core.readModel().executedTwice().map((id) => v(2, `request ${id} executed more than once`));
 }
 
 export function checkAgreement(bank: Bank): Violation[] {
-  const core = bank.core.inspect();
+  const core = bank.core.readModel();
   const out: Violation[] = [];
-  for (const t of bank.channel.inspect().allTransfers()) {
+  for (const t of bank.channel.readModel().allTransfers()) {
     const executed = core.decisionOf(t.id)?.kind === 'executed';
     if (t.state === 'succeeded' && !executed) out.push(v(3, `transfer ${t.id} is succeeded in the channel but did not execute in the core`));
     if (t.state === 'failed' && executed) out.push(v(3, `transfer ${t.id} is failed in the channel but executed in the core`));
@@ -43,14 +43,14 @@ export function checkAgreement(bank: Bank): Violation[] {
 
 export function checkSettled(bank: Bank): Violation[] {
   return bank.channel
-    .inspect()
+    .readModel()
     .unfinishedTransfers()
     .map((t) => v(4, `transfer ${t.id} is still ${t.state}`));
 }
 
 export function checkOneInFlight(bank: Bank): Violation[] {
   const rows = bank.channel
-    .inspect()
+    .readModel()
     .db.prepare(
       "SELECT from_account_id AS a, COUNT(*) AS n FROM transfers WHERE state IN ('requested','sent','timedOut','querying') GROUP BY from_account_id HAVING n > 1",
     )
@@ -59,8 +59,8 @@ export function checkOneInFlight(bank: Bank): Violation[] {
 }
 
 export function checkConvergence(bank: Bank): Violation[] {
-  const core = bank.core.inspect();
-  const channel = bank.channel.inspect();
+  const core = bank.core.readModel();
+  const channel = bank.channel.readModel();
   const out: Violation[] = [];
   for (const account of core.allAccounts()) {
     const copy = channel.account(account.id);
@@ -86,7 +86,7 @@ export function checkConvergence(bank: Bank): Violation[] {
 
 export function checkIdempotency(bank: Bank): Violation[] {
   const rows = bank.channel
-    .inspect()
+    .readModel()
     .db.prepare('SELECT customer_id AS c, idempotency_key AS k, COUNT(*) AS n FROM transfers WHERE idempotency_key IS NOT NULL GROUP BY c, k HAVING n > 1')
     .all() as { c: number; k: string; n: number }[];
   return rows.map((r) => v(7, `customer ${r.c} key ${r.k} has ${r.n} transfers`));

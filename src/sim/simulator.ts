@@ -273,7 +273,7 @@ class Run {
   private redeliver(records: number): void {
     if (!this.isUp('channel')) return;
     this.stats.redeliveries++;
-    const next = this.bank.channel.inspect().consumerOffset(CONSUMER_NAME);
+    const next = this.bank.channel.readModel().consumerOffset(CONSUMER_NAME);
     const to = Math.max(1, next - records);
     if (this.prng.chance(0.25)) {
       this.seekOnStart = to;
@@ -299,7 +299,7 @@ class Run {
     }
     if (!this.isUp('core') || !this.isUp('channel')) return;
     for (const v of checkInvariants(this.bank, [1, 2, 3, 4, 5, 6, 7])) this.report(fromInvariant(v).check, v.detail);
-    const channel = this.bank.channel.inspect();
+    const channel = this.bank.channel.readModel();
     for (const account of channel.allAccounts()) {
       const holder = channel.inFlightFrom(account.id);
       if (holder !== undefined) this.report('invariant 4 (liveness)', `account ${account.id} is still locked by transfer ${holder}`);

@@ -47,10 +47,8 @@ export function createWorkload(run: SimRun, transfers: number): Workload {
   run.guard(() => {
     for (let i = 0; i < run.profile.customers; i++) {
       const name = `customer-${i + 1}`;
-      const { customer, token } = bank.channel.createCustomer(name);
-      const { accountId } = bank.core.openAccount(name, prng.int(0, OPENING_MAX_WON));
-      bank.channel.registerAccount(customer.id, accountId);
-      customers.push({ customerId: customer.id, accountId, name, token, keys: 0 });
+      const { customerId, token, accountId } = bank.openCustomer(name, prng.int(0, OPENING_MAX_WON));
+      customers.push({ customerId, accountId, name, token, keys: 0 });
     }
   });
   const scrolling: Scrolling = createScrolling(run, customers);
@@ -171,7 +169,7 @@ export function createWorkload(run: SimRun, transfers: number): Workload {
    * log waits until the sender's row is there.
    */
   function checkReadYourWrites(intent: Intent, id: string): void {
-    const channel = bank.channel.inspect();
+    const channel = bank.channel.readModel();
     const accountId = intent.customer.accountId;
     const found = channel.db.prepare('SELECT COUNT(*) FROM history WHERE account_id = ? AND transfer_id = ?').pluck().get(accountId, id) as number;
     if (found === 1) return;
@@ -201,9 +199,9 @@ export function createWorkload(run: SimRun, transfers: number): Workload {
     done: () => started >= transfers && open === 0 && scrolling.active() === 0,
     flush: () => scrolling.flush(),
     checkAtEnd(): void {
-      const core = bank.core.inspect();
+      const core = bank.core.readModel();
       const triesOf = new Map<string, string[]>();
-      for (const t of bank.channel.inspect().allTransfers()) {
+      for (const t of bank.channel.readModel().allTransfers()) {
         if (t.memo !== null) triesOf.set(t.memo, [...(triesOf.get(t.memo) ?? []), t.id]);
       }
       for (const intent of intents) {

@@ -13,7 +13,7 @@ test('a token authenticates its customer, again from memory, and again after a r
     const { customer, token } = bank.channel.createCustomer('Kim');
     assert.equal(bank.channel.authenticate(token), customer);
     // Delete the stored hash: only the cache can answer now.
-    bank.channel.inspect().db.prepare('DELETE FROM tokens WHERE token_hash = ?').run(hashToken(token));
+    bank.channel.readModel().db.prepare('DELETE FROM tokens WHERE token_hash = ?').run(hashToken(token));
     assert.equal(bank.channel.authenticate(token), customer, 'remembered');
     bank.restart('channel');
     assert.is(bank.channel.authenticate(token), undefined, 'a restart forgets what was remembered');
@@ -26,7 +26,7 @@ test('a token authenticates its customer, again from memory, and again after a r
 test('the cache holds at most TOKEN_CACHE_SIZE tokens and lets the least recently used go first', () => {
   const bank = makeBank();
   try {
-    const db = bank.channel.inspect().db;
+    const db = bank.channel.readModel().db;
     const tokens = db.transaction(() => Array.from({ length: TOKEN_CACHE_SIZE + 1 }, (_, i) => bank.channel.createCustomer(`C${i}`).token))();
     const [first, second] = tokens as [string, string];
     for (const t of tokens.slice(0, TOKEN_CACHE_SIZE)) assert.ok(bank.channel.authenticate(t));
@@ -51,7 +51,7 @@ test("an account's owner is read once and remembered; an account never changes o
     assert.is(bank.channel.ownerOf(accountId), null, 'the log told the channel of it; nobody holds it yet');
     bank.channel.registerAccount(customer.id, accountId);
     assert.is(bank.channel.ownerOf(accountId), customer.id);
-    bank.channel.inspect().db.prepare('UPDATE accounts SET customer_id = NULL WHERE id = ?').run(accountId);
+    bank.channel.readModel().db.prepare('UPDATE accounts SET customer_id = NULL WHERE id = ?').run(accountId);
     assert.is(bank.channel.ownerOf(accountId), customer.id, 'remembered');
     bank.restart('channel');
     assert.is(bank.channel.ownerOf(accountId), null, 'a restart reads it again');

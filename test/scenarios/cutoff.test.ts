@@ -45,7 +45,7 @@ test('fence: a late request reaching the core just after the query is fenced and
     run(bank, 3_000);
     assert.is(stateOf(bank, id), 'failed');
     run(bank, 10);
-    assert.equal(bank.core.inspect().decisionOf(id), { kind: 'rejected', reason: 'fenced' });
+    assert.equal(bank.core.readModel().decisionOf(id), { kind: 'rejected', reason: 'fenced' });
     run(bank, 120_000);
     assert.is(stateOf(bank, id), 'failed');
     assert.equal(balanceOf(bank, kim), { core: 100_000, channel: 100_000 });
@@ -61,7 +61,7 @@ test('cutoff: a late request reaching the core just inside the cutoff executes, 
     bank.faults.add({ pipe: 'log', action: 'drop', count: 3, delayMs: 0 });
     run(bank, 64_999);
     assert.is(stateOf(bank, id), 'timedOut');
-    assert.is(bank.core.inspect().decisionOf(id)?.kind, 'executed');
+    assert.is(bank.core.readModel().decisionOf(id)?.kind, 'executed');
     run(bank, 30_000);
     assert.is(stateOf(bank, id), 'succeeded');
     assert.is(bank.channel.transfer(id)!.journal.at(-1)!.event, 'EXECUTED (query)');
@@ -75,7 +75,7 @@ test('cutoff: a late request reaching the core just past the cutoff is refused, 
     bank.faults.add({ pipe: 'response', action: 'drop', count: 1, delayMs: 0 });
     bank.faults.add({ pipe: 'log', action: 'drop', count: 1, delayMs: 0 });
     run(bank, 61_000);
-    assert.equal(bank.core.inspect().decisionOf(id), { kind: 'rejected', reason: 'past-cutoff' });
+    assert.equal(bank.core.readModel().decisionOf(id), { kind: 'rejected', reason: 'past-cutoff' });
     assert.is(stateOf(bank, id), 'timedOut');
     run(bank, 30_000);
     assert.is(stateOf(bank, id), 'failed');
@@ -104,7 +104,7 @@ test('pruning forgets rejections and tombstones past the cutoff, keeps execution
     const lost = createdId(transfer(bank, kim, lee, 1_000));
     run(bank, 10_000);
     assert.is(stateOf(bank, lost), 'failed');
-    const core = bank.core.inspect();
+    const core = bank.core.readModel();
     assert.ok(core.isTombstoned(lost));
     run(bank, 200_000);
     assert.not.ok(core.isTombstoned(lost), 'the tombstone was pruned');

@@ -19,8 +19,8 @@ function deposit(bank: TestBank, c: TestCustomer, amountWon: number) {
   return p;
 }
 
-const seqsOf = (bank: TestBank, c: TestCustomer) => bank.channel.inspect().allHistory(c.accountId).map((r) => r.seq);
-const coreSeqsOf = (bank: TestBank, c: TestCustomer) => bank.core.inspect().postingsOf(c.accountId).map((p) => p.seq);
+const seqsOf = (bank: TestBank, c: TestCustomer) => bank.channel.readModel().allHistory(c.accountId).map((r) => r.seq);
+const coreSeqsOf = (bank: TestBank, c: TestCustomer) => bank.core.readModel().postingsOf(c.accountId).map((p) => p.seq);
 
 /** Counts the link requests the channel sends, by type. */
 function spyOnRequests(bank: TestBank): Map<LinkRequest['type'], number> {
@@ -143,8 +143,8 @@ test(
     }
     run(bank, 10);
     assert.is(bank.faults.size, 0, 'every duplicate fault was used');
-    assert.is(bank.channel.account(kim.accountId)!.balanceWon, bank.core.inspect().getAccount(kim.accountId)!.balanceWon);
-    assert.is(bank.channel.inspect().historyCount(kim.accountId), 7);
+    assert.is(bank.channel.account(kim.accountId)!.balanceWon, bank.core.readModel().getAccount(kim.accountId)!.balanceWon);
+    assert.is(bank.channel.readModel().historyCount(kim.accountId), 7);
     assertInvariants(bank, [...ALL_BUT_LIVENESS]);
   }),
 );
@@ -163,7 +163,7 @@ test(
     for (const offset of [1, Math.floor(end / 2), end - 1]) {
       bank.channel.redeliverFrom(offset);
       run(bank, 10);
-      assert.is(bank.channel.inspect().consumerOffset(CONSUMER_NAME), end, `read up to the end again from ${offset}`);
+      assert.is(bank.channel.readModel().consumerOffset(CONSUMER_NAME), end, `read up to the end again from ${offset}`);
       assert.equal({ kim: bank.channel.account(kim.accountId), lee: bank.channel.account(lee.accountId) }, before);
     }
     assertInvariants(bank, [...ALL_BUT_LIVENESS]);
@@ -227,7 +227,7 @@ test(
   'a batch that fails half way commits neither its rows nor its offset, and is applied once on redelivery',
   withBank({}, (bank) => {
     const kim = openCustomer(bank, 'Kim', 1_000);
-    const store = bank.channel.inspect();
+    const store = bank.channel.readModel();
     const offsetBefore = store.consumerOffset(CONSUMER_NAME);
     const apply = store.applyPosting;
     let calls = 0;

@@ -22,6 +22,7 @@ test(
     const kim = openCustomer(bank, 'Kim', 1_000);
     const lee = openCustomer(bank, 'Lee', 1_000);
     deposit(bank, kim, 5);
+    run(bank); // its own turn: the records of one turn are relayed to the log as one batch
     bank.faults.add({ pipe: 'log', action: 'drop', count: 2, delayMs: 0 });
     deposit(bank, kim, 10);
     deposit(bank, kim, 20);
@@ -48,7 +49,7 @@ test(
     for (const c of customers) for (let i = 1; i <= 5; i++) deposit(bank, c, i);
     run(bank);
     const [kim, lee, park] = customers as [TestCustomer, TestCustomer, TestCustomer, TestCustomer];
-    const db = bank.channel.inspect().db;
+    const db = bank.channel.readModel().db;
     db.prepare('DELETE FROM history WHERE account_id = ? AND seq = 3').run(kim.accountId);
     db.prepare('UPDATE accounts SET balance_won = balance_won + 1 WHERE id = ?').run(lee.accountId);
     db.prepare('UPDATE history SET balance_after_won = 7 WHERE account_id = ? AND seq = 6').run(park.accountId);

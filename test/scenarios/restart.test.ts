@@ -6,17 +6,28 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { assertInvariants, balanceOf, createdId, makeBank, openCustomer, run, stateOf, transfer, type TestBank } from '../helpers.ts';
 
-function withBank(body: (bank: TestBank) => void) {
-  const bank = makeBank();
+/** A bank whose channel can be made to die right after its next commit, before that commit's effects leave. */
+function withBank(body: (bank: TestBank, crashAfterNextCommit: (why: string) => void) => void) {
+  let crashWith: string | null = null;
+  const bank = makeBank({
+    onCommitted: (side) => {
+      if (side !== 'channel' || crashWith === null) return;
+      const why = crashWith;
+      crashWith = null;
+      throw new Error(why);
+    },
+  });
   try {
-    body(bank);
+    body(bank, (why) => {
+      crashWith = why;
+    });
   } finally {
     bank.dispose();
   }
 }
 
 test('a channel restart with transfers in requested, sent, timedOut and querying settles every one correctly', () =>
-  withBank((bank) => {
+  withBank((bank, crashAfterNextCommit) => {
     const [a, b, c, d, payee] = ['A', 'B', 'C', 'D', 'Payee'].map((n) => openCustomer(bank, n, n === 'Payee' ? 0 : 100_000)) as [
       ReturnType<typeof openCustomer>, ReturnType<typeof openCustomer>, ReturnType<typeof openCustomer>, ReturnType<typeof openCustomer>, ReturnType<typeof openCustomer>,
     ];
@@ -41,22 +52,20 @@ test('a channel restart with transfers in requested, sent, timedOut and querying
     run(bank, 400);
 
     // A: the process dies between committing the request and sending it -> requested.
-    const crash = bank.channel.onTransition(() => {
-      throw new Error('crash after the requested commit');
-    });
-    assert.throws(() => transfer(bank, a, payee, 4_000), /crash after the requested commit/);
-    crash();
-    const aId = bank.channel.inspect().inFlightFrom(a.accountId)!;
+    transfer(bank, a, payee, 4_000);
+    crashAfterNextCommit('crash after the requested commit');
+    assert.throws(() => run(bank), /crash after the requested commit/);
+    const aId = bank.channel.readModel().inFlightFrom(a.accountId)!;
     run(bank, 100);
 
     assert.equal([aId, bId, cId, dId].map((id) => stateOf(bank, id)), ['requested', 'sent', 'timedOut', 'querying']);
     bank.restart('channel');
-    assert.is(bank.channel.liveActorCount(), 4, 'every unfinished transfer has its actor back');
+    assert.is(bank.channel.unfinishedCount(), 4, 'every unfinished transfer has its actor back');
     run(bank, 120_000);
 
     assert.equal([aId, bId, cId, dId].map((id) => stateOf(bank, id)), ['succeeded', 'succeeded', 'failed', 'succeeded']);
     assert.is(bank.channel.transfer(cId)!.reason, 'not-received');
-    assert.is(bank.channel.liveActorCount(), 0, 'finished actors are released');
+    assert.is(bank.channel.unfinishedCount(), 0, 'finished actors are released');
     // C's retry query went out at its original time (7 s), not restarted from zero at the crash.
     const cQuery = bank.channel.transfer(cId)!.journal.filter((j) => j.event === 'QUERY_DUE').map((j) => j.at - t0);
     assert.equal(cQuery, [3_000, 7_000]);
@@ -72,6 +81,7 @@ test('a restored transfer whose deadline passed while the channel was down times
     const lee = openCustomer(bank, 'Lee', 0);
     bank.faults.add({ pipe: 'request', action: 'drop', count: 1, delayMs: 0 });
     const id = createdId(transfer(bank, kim, lee, 1_000));
+    run(bank); // the turn commits: the request is stored, then sent (and lost)
     bank.channel.stop();
     run(bank, 30_000);
     bank.channel.start();
@@ -81,6 +91,36 @@ test('a restored transfer whose deadline passed while the channel was down times
     assert.is(bank.channel.transfer(id)!.reason, 'not-received');
     assertInvariants(bank, [1, 2, 3, 4, 5, 6, 7]);
   }));
+
+test('a request still in the open batch when the channel dies was never acknowledged: it is gone, and the account is free', async () => {
+  const bank = makeBank();
+  try {
+    const kim = openCustomer(bank, 'Kim', 10_000);
+    const lee = openCustomer(bank, 'Lee', 0);
+    const sentToCore: string[] = [];
+    const spy = bank.channel.onTransition((_id, step) => sentToCore.push(step.event));
+    const id = createdId(transfer(bank, kim, lee, 1_000));
+    const acknowledged = bank.channel.durable().then(
+      () => 'durable',
+      (error: Error) => error.message,
+    );
+    bank.channel.stop(); // before the turn's commit
+    bank.channel.start();
+    run(bank, 10_000);
+    assert.match(await acknowledged, 'stopped before this batch was committed', 'a lost batch is never reported durable');
+    assert.is(stateOf(bank, id), undefined, 'nothing of the request was durable');
+    assert.equal(sentToCore, [], 'no transition of it ever left');
+    assert.is(bank.channel.readModel().inFlightFrom(kim.accountId), undefined, 'the account is free');
+    spy();
+    const again = createdId(transfer(bank, kim, lee, 1_000));
+    run(bank);
+    assert.is(stateOf(bank, again), 'succeeded');
+    assert.equal(balanceOf(bank, lee), { core: 1_000, channel: 1_000 });
+    assertInvariants(bank, [1, 2, 3, 4, 5, 6, 7]);
+  } finally {
+    bank.dispose();
+  }
+});
 
 test('a core restart keeps the ledger, and transfers in flight across it still settle', () =>
   withBank((bank) => {

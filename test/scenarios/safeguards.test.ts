@@ -155,7 +155,7 @@ scenario('S5: a request that arrives after the cutoff is refused, so "failed" st
   run(bank, 69_000);
   assert.is(stateOf(bank, id), 'failed', 'the customer was told it failed before the request arrived');
   run(bank, 2_000);
-  assert.equal(bank.core.inspect().decisionOf(id), { kind: 'rejected', reason: 'past-cutoff' });
+  assert.equal(bank.core.readModel().decisionOf(id), { kind: 'rejected', reason: 'past-cutoff' });
   run(bank, 120_000);
   assert.equal(balanceOf(bank, kim), { core: 100_000, channel: 100_000 });
   assertInvariants(bank);
@@ -166,7 +166,7 @@ scenario('S5 off: the same late request executes after the customer was told it 
   run(bank, 69_000);
   assert.is(stateOf(bank, id), 'failed');
   run(bank, 60_000);
-  assert.is(bank.core.inspect().decisionOf(id)?.kind, 'executed');
+  assert.is(bank.core.readModel().decisionOf(id)?.kind, 'executed');
   assert.is(balanceOf(bank, kim).core, 90_000);
   assert.is(checkAgreement(bank).length, 1);
 }, { protocol: without('S5', 'S6') });
@@ -180,7 +180,7 @@ scenario('S6: with a core clock behind, the fence still keeps a late request fro
   run(bank, 10_000);
   assert.is(stateOf(bank, id), 'failed', 'the fence lets the channel decide right after its timeout');
   run(bank, 57_000);
-  assert.equal(bank.core.inspect().decisionOf(id), { kind: 'rejected', reason: 'fenced' });
+  assert.equal(bank.core.readModel().decisionOf(id), { kind: 'rejected', reason: 'fenced' });
   run(bank, 120_000);
   assert.is(balanceOf(bank, kim).core, 100_000);
   assertInvariants(bank);
@@ -193,7 +193,7 @@ scenario('S6 off: with the same clocks, the late request executes after the cust
   run(bank, 55_100);
   assert.is(stateOf(bank, id), 'failed');
   run(bank, 60_000);
-  assert.is(bank.core.inspect().decisionOf(id)?.kind, 'executed');
+  assert.is(bank.core.readModel().decisionOf(id)?.kind, 'executed');
   assert.is(balanceOf(bank, kim).core, 90_000);
   assert.is(checkAgreement(bank).length, 1);
 }, { protocol: without('S6'), coreSkewMs: coreBehind });

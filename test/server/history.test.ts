@@ -6,7 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createApp, type App } from '../../src/server/app.ts';
 import { historyItemJson } from '../../src/server/serialize.ts';
-import { drive, makeBank, run, type TestBank } from '../helpers.ts';
+import { drive, makeBank, run, type TestBank, drivenApp } from '../helpers.ts';
 
 const ADMIN_TOKEN = 'admin-token-for-history-tests';
 
@@ -15,7 +15,7 @@ const test = suite<Ctx>('history paging', {} as Ctx);
 
 test.before.each((ctx) => {
   ctx.bank = makeBank();
-  ctx.app = createApp({ bank: ctx.bank, adminToken: ADMIN_TOKEN });
+  ctx.app = drivenApp(ctx.bank, createApp({ bank: ctx.bank, adminToken: ADMIN_TOKEN }));
 });
 test.after.each((ctx) => ctx.bank.dispose());
 
@@ -160,7 +160,7 @@ test('cursors stay valid across a restart: the key lives in the data directory',
   await deposits(ctx, kim, 5);
   const cursor = (await get(ctx, history(kim, '?limit=2'), kim.token)).body.nextCursor as string;
   ctx.bank.restart('channel');
-  const again = createApp({ bank: ctx.bank, adminToken: ADMIN_TOKEN });
+  const again = drivenApp(ctx.bank, createApp({ bank: ctx.bank, adminToken: ADMIN_TOKEN }));
   const r = await again.request(history(kim, `?limit=2&cursor=${q(cursor)}`), { headers: { Authorization: `Bearer ${kim.token}` } });
   assert.is(r.status, 200);
   assert.equal(((await r.json()) as Json).items.map((i: Json) => i.seq), [4, 3]);
@@ -171,7 +171,7 @@ test('POST /admin/reconcile repairs a planted mismatch and reports it; GET /admi
   await deposits(ctx, kim, 3);
   const none = await get(ctx, '/admin/reconcile', ADMIN_TOKEN);
   assertProblem(none, 404, 'no report before the first run');
-  ctx.bank.channel.inspect().db.prepare('DELETE FROM history WHERE account_id = ? AND seq = 2').run(kim.accountId);
+  ctx.bank.channel.readModel().db.prepare('DELETE FROM history WHERE account_id = ? AND seq = 2').run(kim.accountId);
 
   const r = await drive(ctx.bank, post(ctx, '/admin/reconcile', ADMIN_TOKEN));
   assert.is(r.status, 200);
@@ -201,13 +201,13 @@ test('every served row is exactly the API shape of the stored row, whatever its 
   await deposit(ctx, lee, 1);
   run(ctx.bank);
   for (const c of [kim, lee]) {
-    const stored = ctx.bank.channel.inspect().allHistory(c.accountId).reverse().map(historyItemJson);
+    const stored = ctx.bank.channel.readModel().allHistory(c.accountId).reverse().map(historyItemJson);
     const served = await get(ctx, history(c, '?limit=100'), ADMIN_TOKEN);
     assert.equal(served.body.items, stored);
     const refreshed = await get(ctx, history(c, `?since=${q(served.body.headCursor)}`), ADMIN_TOKEN);
     assert.equal(refreshed.body, { items: [], headCursor: served.body.headCursor, hasMore: false });
   }
-  assert.ok(ctx.bank.channel.inspect().allHistory(kim.accountId).some((r) => r.occurredAt % 1000 !== 0), 'times with milliseconds were served');
+  assert.ok(ctx.bank.channel.readModel().allHistory(kim.accountId).some((r) => r.occurredAt % 1000 !== 0), 'times with milliseconds were served');
 });
 
 test('a fault queued over HTTP hits transfer messages, not a reconciliation in between; messages: sync aims it at sync', async (ctx) => {

@@ -10,7 +10,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createApp, type App } from '../../src/server/app.ts';
 import { CONTENT_SECURITY_POLICY } from '../../src/server/routes/web.ts';
-import { createdId, makeBank, openCustomer, run, transfer, type TestBank, type TestCustomer } from '../helpers.ts';
+import { createdId, makeBank, openCustomer, run, transfer, type TestBank, type TestCustomer, drivenApp } from '../helpers.ts';
 
 const ADMIN_TOKEN = 'admin-token-for-tests-0001';
 type Ctx = { bank: TestBank; app: App; webDir: string; kim: TestCustomer; lee: TestCustomer };
@@ -24,7 +24,7 @@ test.before.each((ctx) => {
   writeFileSync(join(ctx.webDir, 'index.html'), '<meta data-cutoff-ms="{{cutoffMs}}" data-response-timeout-ms="{{responseTimeoutMs}}">');
   writeFileSync(join(ctx.webDir, 'viz.html'), '<main id="viz"></main>');
   writeFileSync(join(ctx.webDir, 'assets', 'viz.js'), 'export {};');
-  ctx.app = createApp({ bank: ctx.bank, adminToken: ADMIN_TOKEN, web: { webDir: ctx.webDir }, stream: { keepAliveMs: 20, lingerMs: 0 } });
+  ctx.app = drivenApp(ctx.bank, createApp({ bank: ctx.bank, adminToken: ADMIN_TOKEN, web: { webDir: ctx.webDir }, stream: { keepAliveMs: 20, lingerMs: 0 } }));
   ctx.kim = openCustomer(ctx.bank, 'Kim', 100_000);
   ctx.lee = openCustomer(ctx.bank, 'Lee', 0);
 });
@@ -73,7 +73,9 @@ async function problem(response: Response, status: number): Promise<{ detail: st
 
 test('the stream sends the transfer, one event per committed transition, then end, and closes', async (ctx) => {
   ctx.bank.faults.add({ pipe: 'response', action: 'drop', count: 1, delayMs: 0 });
+  ctx.bank.faults.add({ pipe: 'log', action: 'delay', count: 3, delayMs: 50 });
   const id = createdId(transfer(ctx.bank, ctx.kim, ctx.lee, 1_000));
+  run(ctx.bank); // the turn commits: stored, then sent (its answer lost, its log records slow)
   const events = await readEvents(ctx, await stream(ctx, id, { query: `?access_token=${ctx.kim.token}` }));
   assert.equal(events.map((e) => e.event), ['transfer', 'transition', 'end']);
   const [first, step] = events;
@@ -89,6 +91,7 @@ test('the stream sends the transfer, one event per committed transition, then en
 test('a transfer that fails carries its reason on the last transition', async (ctx) => {
   ctx.bank.faults.add({ pipe: 'request', action: 'drop', count: 1, delayMs: 0 });
   const id = createdId(transfer(ctx.bank, ctx.kim, ctx.lee, 1_000));
+  run(ctx.bank); // the turn commits: stored, then sent (and lost)
   const events = await readEvents(ctx, await stream(ctx, id, { headers: { Authorization: `Bearer ${ctx.kim.token}` } }));
   const transitions = events.filter((e) => e.event === 'transition').map((e) => `${e.data.from}->${e.data.to}`);
   assert.equal(transitions, ['sent->timedOut', 'timedOut->querying', 'querying->failed']);
@@ -137,7 +140,7 @@ test('the query token and cookie open only the read-only browser routes, never t
     body: JSON.stringify({ fromAccountId: ctx.kim.accountId, toAccountId: ctx.lee.accountId, amount: 1 }),
   });
   await problem(post, 401);
-  assert.is(ctx.bank.channel.inspect().allTransfers().length, 0, 'no transfer was made');
+  assert.is(ctx.bank.channel.readModel().allTransfers().length, 0, 'no transfer was made');
 });
 
 test('the bank page and /viz are served with a policy that allows nothing from outside', async (ctx) => {

@@ -7,14 +7,14 @@ import * as assert from 'uvu/assert';
 import { createActor, createMachine, type AnyActorRef, type InspectionEvent } from 'xstate';
 import { createApp, type App } from '../../src/server/app.ts';
 import { TRANSFER_STATES } from '../../src/machines/transfer.ts';
-import { makeBank, openCustomer, run, transfer, createdId, type TestBank } from '../helpers.ts';
+import { makeBank, openCustomer, run, transfer, createdId, type TestBank, drivenApp } from '../helpers.ts';
 
 type Ctx = { bank: TestBank; app: App };
 const test = suite<Ctx>('machines', {} as Ctx);
 
 test.before.each((ctx) => {
   ctx.bank = makeBank();
-  ctx.app = createApp({ bank: ctx.bank, adminToken: 'admin-token-for-tests-0001' });
+  ctx.app = drivenApp(ctx.bank, createApp({ bank: ctx.bank, adminToken: 'admin-token-for-tests-0001' }));
 });
 test.after.each((ctx) => ctx.bank.dispose());
 
@@ -84,7 +84,7 @@ test('an unknown machine is a 404 problem', async (ctx) => {
   assert.match(reply.body.detail, 'ledger');
 });
 
-test('INSPECT hands every actor to the inspector: each transfer, restored ones too, and the core', () => {
+test('INSPECT hands every actor to the inspector: each transfer, again after a restart, and the core', () => {
   const seen: string[] = [];
   const inspect = (e: InspectionEvent) => {
     const id = (e.actorRef as AnyActorRef).id;
@@ -97,6 +97,7 @@ test('INSPECT hands every actor to the inspector: each transfer, restored ones t
     const lee = openCustomer(bank, 'Lee', 0);
     bank.faults.add({ pipe: 'request', action: 'delay', count: 1, delayMs: 500 });
     const id = createdId(transfer(bank, kim, lee, 1_000));
+    run(bank); // the turn commits: stored, then sent
     bank.restart('channel');
     run(bank, 1_000);
     assert.equal(seen, [
@@ -104,10 +105,9 @@ test('INSPECT hands every actor to the inspector: each transfer, restored ones t
       `actor ${id}`,
       `snapshot ${id} requested xstate.init`,
       `snapshot ${id} sent DISPATCH`,
-      `snapshot ${id} sent xstate.stop`, // the crash
-      `actor ${id}`, // restored from its snapshot
-      `snapshot ${id} sent xstate.init`,
-      `snapshot ${id} sent RESUME`,
+      // The crash: a durable transfer has no live actor to stop, and its restore commits and
+      // shows nothing. It is announced again in the new life when it next moves.
+      `actor ${id}`,
       `snapshot ${id} succeeded EXECUTED`,
     ]);
   } finally {

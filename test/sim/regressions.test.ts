@@ -36,7 +36,7 @@ test('with the core clock 14 s behind, a tombstone outlives every request it fen
     // A core restart at 10 s puts its pruning tick at 70 s: after the fence is 65 s old, before the request lands.
     bank.restart('core');
     run(bank, 65_000);
-    assert.equal(bank.core.inspect().decisionOf(id), { kind: 'rejected', reason: 'fenced' });
+    assert.equal(bank.core.readModel().decisionOf(id), { kind: 'rejected', reason: 'fenced' });
     run(bank, 200_000);
     assert.equal(balanceOf(bank, kim), { core: 100_000, channel: 100_000 });
     assert.equal(checkAgreement(bank), []);

@@ -114,15 +114,20 @@ function drive(path: (typeof paths)[number]): void {
   const time = new VirtualTime();
   const network = new HeldNetwork();
   const dataDir = mkdtempSync(join(tmpdir(), 'scrollbank-model-'));
-  const bank = createBank({ dataDir, coreClock: time.clock(), channelClock: time.clock(), random: seededRandom(1), settings: { responseTimeoutMs: RESPONSE_TIMEOUT_MS }, synchronous: 'OFF', network });
+  // Set to crash the channel right after its next commit, before that commit's effects leave.
+  let crashAfterCommit = false;
+  const onCommitted = (side: string) => {
+    if (side !== 'channel' || !crashAfterCommit) return;
+    crashAfterCommit = false;
+    throw new Error('crash after the requested commit');
+  };
+  const bank = createBank({ dataDir, coreClock: time.clock(), channelClock: time.clock(), random: seededRandom(1), settings: { responseTimeoutMs: RESPONSE_TIMEOUT_MS }, synchronous: 'OFF', network, onCommitted });
   try {
     bank.start();
     const rejects = path.steps.some((s) => s.event.type === 'REJECTED');
     const open = (name: string, won: number) => {
-      const { customer } = bank.channel.createCustomer(name);
-      const { accountId } = bank.core.openAccount(name, won);
-      bank.channel.registerAccount(customer.id, accountId);
-      return { customerId: customer.id, accountId };
+      const { customerId, accountId } = bank.openCustomer(name, won);
+      return { customerId, accountId };
     };
     const kim = open('Kim', 10_000);
     const lee = open('Lee', 0);
@@ -145,20 +150,25 @@ function drive(path: (typeof paths)[number]): void {
       const before = bank.channel.transfer(id)!.state;
       // One timer at a time: with the fence, timedOut asks at once, in the same instant.
       for (let fired = 0; bank.channel.transfer(id)!.state === before && fired < 1_000; fired++) time.fireNext();
+      // Then the rest of that turn's batch: its commit, then its effects (the QUERY it sends).
+      const channelDb = bank.channel.readModel().db;
+      for (let fired = 0; channelDb.inTransaction && fired < 1_000; fired++) time.fireNext();
     };
     for (const [i, step] of path.steps.entries()) {
       const type = step.event.type;
       if (i === 0) continue; // xstate.init: the transfer does not exist yet
-      if (type === 'DISPATCH') request();
-      else if (type === 'RESUME' && id === '') {
+      if (type === 'DISPATCH') {
+        request();
+        time.advance(0); // the turn commits: stored, then sent
+      } else if (type === 'RESUME' && id === '') {
         // The process dies between storing the request and sending it, then starts again.
-        const crash = bank.channel.onTransition(() => {
-          throw new Error('crash after the requested commit');
-        });
-        assert.throws(request, /crash after the requested commit/);
-        crash();
-        id = bank.channel.inspect().inFlightFrom(kim.accountId)!;
+        request();
+        crashAfterCommit = true;
+        assert.throws(() => time.advance(0), /crash after the requested commit/);
+        id = bank.channel.readModel().inFlightFrom(kim.accountId)!;
+        assert.is(bank.channel.transfer(id)?.state, 'requested', 'stored, never sent');
         bank.restart('channel');
+        time.advance(0); // the deadline index hands it its DISPATCH at once
       } else if (type === 'RESUME') bank.restart('channel');
       else if (type === 'EXECUTED' || type === 'REJECTED') deliver('execute', 'execute-answer');
       else if (type === 'NOT_FOUND') deliver('query', 'query-answer');

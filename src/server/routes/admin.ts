@@ -17,10 +17,8 @@ export function adminRoutes({ bank }: AppDeps) {
 
   app.post('/customers', async (c) => {
     const body = await readJson(c, schemas.newCustomer);
-    const { customer, token } = bank.channel.createCustomer(body.name);
-    const account = bank.core.openAccount(body.name, body.openingBalance);
-    bank.channel.registerAccount(customer.id, account.accountId);
-    return c.json({ customer, token, account: { id: account.accountId, balance: account.balanceWon } }, 201);
+    const { customerId, token, accountId } = bank.openCustomer(body.name, body.openingBalance);
+    return c.json({ customer: { id: customerId, name: body.name }, token, account: { id: accountId, balance: body.openingBalance } }, 201);
   });
 
   app.post('/customers/:id/accounts', async (c) => {
@@ -28,8 +26,7 @@ export function adminRoutes({ bank }: AppDeps) {
     const body = await readJson(c, schemas.newAccount);
     const customer = bank.channel.customer(customerId);
     if (customer === undefined) throw notFound(`no customer ${customerId}`);
-    const account = bank.core.openAccount(customer.name, body.openingBalance);
-    bank.channel.registerAccount(customer.id, account.accountId);
+    const account = bank.openAccount(customer.id, customer.name, body.openingBalance);
     return c.json({ account: { id: account.accountId, balance: account.balanceWon } }, 201);
   });
 
@@ -58,7 +55,7 @@ export function adminRoutes({ bank }: AppDeps) {
   app.post('/restart', async (c) => {
     const { side } = await readJson(c, restart);
     bank.restart(side);
-    return c.json({ side, status: 'restarted', transfersInFlight: bank.channel.liveActorCount() });
+    return c.json({ side, status: 'restarted', transfersInFlight: bank.channel.unfinishedCount() });
   });
 
   app.post('/reconcile', async (c) => {

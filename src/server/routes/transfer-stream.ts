@@ -51,6 +51,9 @@ export function transferStreamRoutes({ bank }: AppDeps, options: TransferStreamO
     });
   });
 
+  /** False when the channel stopped before its writes so far became durable. */
+  const durableOrGone = () => bank.channel.durable().then(() => true, () => false);
+
   async function follow(stream: SSEStreamingApi, id: string): Promise<void> {
     const queue: Step[] = [];
     let overflowed = false;
@@ -65,8 +68,9 @@ export function transferStreamRoutes({ bank }: AppDeps, options: TransferStreamO
     stream.onAbort(() => wake?.());
     const deadline = Date.now() + (options.lifetimeMs ?? STREAM_LIFETIME_MS);
     try {
+      // Commit, then effect: what the snapshot shows may be in the open batch; it leaves once durable.
       const first = bank.channel.transfer(id);
-      if (first === undefined) return;
+      if (first === undefined || !(await durableOrGone())) return;
       let seq = first.journal.length;
       await stream.writeSSE({ event: 'transfer', id: String(seq), data: JSON.stringify(transferJson(first)) });
       let settled = isFinal(first.state);
@@ -75,7 +79,8 @@ export function transferStreamRoutes({ bank }: AppDeps, options: TransferStreamO
         if (overflowed) return; // a slow reader: close, and EventSource reconnects to a fresh snapshot
         if (queue.length === 0 && !stream.aborted) await stream.write(': keep-alive\n\n');
         for (let step = queue.shift(); step !== undefined; step = queue.shift()) {
-          seq += 1;
+          if (step.n <= seq) continue; // already in the snapshot
+          seq = step.n;
           const final = isFinal(step.to);
           const reason = final && bank.channel.running ? (bank.channel.transfer(id)?.reason ?? null) : null;
           const data = { at: iso(step.at), event: step.event, from: step.from, to: step.to, reason };

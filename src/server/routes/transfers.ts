@@ -18,6 +18,15 @@ export function preferredWaitSeconds(header: string | undefined): number {
   return Math.min(Number(match[1]), MAX_WAIT_SECONDS);
 }
 
+/** Waits for the channel's open batch, which holds this request, to commit. */
+async function durableOrRestarting(bank: AppDeps['bank']): Promise<void> {
+  try {
+    await bank.channel.durable();
+  } catch {
+    throw new Problem(503, 'Restarting', 'the channel restarted before this request was stored; retry it with the same Idempotency-Key');
+  }
+}
+
 export function transferRoutes({ bank }: AppDeps) {
   const schemas = moneySchemas(bank.settings.maxAmountWon);
   const app = new Hono<AppEnv>();
@@ -40,6 +49,7 @@ export function transferRoutes({ bank }: AppDeps) {
     });
     switch (outcome.kind) {
       case 'replayed': {
+        await durableOrRestarting(bank);
         // A retry waits for the outcome as the first call did: the customer wants the answer.
         const waitSeconds = preferredWaitSeconds(c.req.header('prefer'));
         const id = outcome.transfer.id;
@@ -53,6 +63,8 @@ export function transferRoutes({ bank }: AppDeps) {
           inFlightTransferId: outcome.inFlightTransferId,
         });
       case 'created': {
+        // Nothing is acknowledged before the request is durable (S3); a crash first answers 503.
+        await durableOrRestarting(bank);
         const waitSeconds = preferredWaitSeconds(c.req.header('prefer'));
         const id = outcome.transfer.id;
         const now = (await bank.channel.waitForSettled(id, waitSeconds * 1000)) ?? outcome.transfer;
