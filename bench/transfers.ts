@@ -193,7 +193,7 @@ function reportFailures(r: LoadResult): boolean {
 /** After the last answer the event log may still be on its way to the channel's history. */
 async function waitUntilQuiet(bank: Bank): Promise<void> {
   const giveUpAt = Date.now() + QUIET_WAIT_MS;
-  const caughtUp = () => bank.channel.inspect().consumerOffset(CONSUMER_NAME) >= bank.log.endOffset() && bank.channel.liveActorCount() === 0;
+  const caughtUp = () => bank.channel.readModel().consumerOffset(CONSUMER_NAME) >= bank.log.endOffset() && bank.channel.unfinishedCount() === 0;
   while (!caughtUp() && Date.now() < giveUpAt) await new Promise((r) => setTimeout(r, 10));
 }
 
