@@ -1,7 +1,7 @@
 /**
  * `npm run bench:transfers`: POST /transfers over real loopback sockets against a durable
- * bank (synchronous=FULL), many customers in parallel, next to a bare Hono JSON POST route
- * measured the same way in the same run. Prints req/s, p50/p99 and their ratio.
+ * bank (synchronous=FULL), many customers in parallel, in rounds alternating with a bare Hono
+ * JSON POST route measured the same way. Prints per-round figures and their medians.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { serve, type ServerType } from '@hono/node-server';
+import cliProgress from 'cli-progress';
 import { Hono } from 'hono';
 import { createBank, type Bank } from '../src/bank.ts';
 import { CONSUMER_NAME } from '../src/channel/log-consumer.ts';
@@ -22,12 +23,22 @@ import { runLoad, startLoadWorker, type LoadResult, type LoadSpec, type RequestS
 const INVARIANTS: InvariantId[] = [1, 2, 3, 5, 6, 7];
 const OPENING_BALANCE_WON = 1_000_000;
 const AMOUNT_WON = 1;
-/** The whole run stops here whatever happens: a benchmark must never hang. */
-const WATCHDOG_MS = 110_000;
 const QUIET_WAIT_MS = 5_000;
 const WARMUP_TIME_LIMIT_MS = 10_000;
+/** What opening the customers, checking the invariants and closing may take, on top of the phases. */
+const SETUP_LIMIT_MS = 60_000;
+const MAX_ROUNDS = 50;
+/** The bare warm-up runs for a time; this bounds its requests (and the latencies it keeps). */
+const MAX_BARE_WARMUP = 1_000_000;
+
+/** The whole run stops here whatever happens: a benchmark must never hang. */
+function watchdogMs(o: Options): number {
+  const perRound = 2 * o.timeLimitMs + QUIET_WAIT_MS;
+  return SETUP_LIMIT_MS + 2 * WARMUP_TIME_LIMIT_MS + QUIET_WAIT_MS + o.rounds * perRound;
+}
 
 type Options = {
+  rounds: number;
   customers: number;
   concurrency: number;
   requests: number;
@@ -38,8 +49,13 @@ type Options = {
   client: LoadSpec['client'];
 };
 
-const USAGE = `usage: npm run bench:transfers -- [--customers N] [--concurrency C] [--requests R] [--warmup W]
-       [--time-limit SECONDS] [--synchronous FULL|NORMAL|OFF] [--client http|fetch] [--inline-client]`;
+const USAGE = `usage: npm run bench:transfers -- [--rounds N] [--customers N] [--concurrency C] [--requests R] [--warmup W]
+       [--time-limit SECONDS] [--synchronous FULL|NORMAL|OFF] [--client http|fetch] [--inline-client]
+
+  After a warm-up (W transfers, default 300, then the bare route for as long as they took),
+  N rounds (default 5) each measure R requests (default 5000) on the bare Hono route and R on
+  POST /transfers, in alternating order; a phase stops early at the time limit (default 30 s).
+  Medians over the rounds are reported; progress goes to stderr.`;
 
 function wholeNumber(name: string, value: string, max: number): number {
   const n = Number(value);
@@ -52,6 +68,7 @@ function parseOptions(argv: string[]): Options {
     args: argv,
     strict: true,
     options: {
+      rounds: { type: 'string', default: '5' },
       customers: { type: 'string', default: '200' },
       concurrency: { type: 'string', default: '64' },
       requests: { type: 'string', default: '5000' },
@@ -72,6 +89,7 @@ function parseOptions(argv: string[]): Options {
   const client = values.client;
   if (client !== 'http' && client !== 'fetch') throw new Error(`--client must be http or fetch\n${USAGE}`);
   const o: Options = {
+    rounds: wholeNumber('rounds', values.rounds, MAX_ROUNDS),
     customers: wholeNumber('customers', values.customers, 10_000),
     concurrency: wholeNumber('concurrency', values.concurrency, 1_000),
     requests: wholeNumber('requests', values.requests, 1_000_000),
@@ -83,6 +101,7 @@ function parseOptions(argv: string[]): Options {
   };
   // An account holds at most one unfinished transfer: each client in flight needs its own senders.
   if (o.concurrency < 1 || o.customers < o.concurrency) throw new Error(`need 1 <= --concurrency <= --customers\n${USAGE}`);
+  if (o.rounds < 1 || o.requests < 1) throw new Error(`need --rounds and --requests of at least 1\n${USAGE}`);
   return o;
 }
 
@@ -100,7 +119,7 @@ function closeServer(server: ServerType): Promise<void> {
 type Opened = { token: string; accountId: number };
 
 /** Opens customers through the admin API, as an operator would. */
-async function openCustomers(url: string, adminToken: string, count: number): Promise<Opened[]> {
+async function openCustomers(url: string, adminToken: string, count: number, progress: () => void): Promise<Opened[]> {
   const opened: Opened[] = [];
   for (let i = 0; i < count; i++) {
     const response = await fetch(`${url}/admin/customers`, {
@@ -111,6 +130,7 @@ async function openCustomers(url: string, adminToken: string, count: number): Pr
     const body = (await response.json()) as { token: string; account: { id: number } };
     if (response.status !== 201) throw new Error(`POST /admin/customers answered ${response.status}: ${JSON.stringify(body)}`);
     opened.push({ token: body.token, accountId: body.account.id });
+    progress();
   }
   return opened;
 }
@@ -143,14 +163,42 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length))) - 1]!;
 }
 
-type Phase = LoadResult & { serverLoopBusy: number };
-type Row = { label: string; requests: number; seconds: number; perSecond: number; p50Ms: number; p99Ms: number; serverBusy: number; clientBusy: number; note: string };
+function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
 
-function summarize(r: Phase): Row {
+const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+
+type Route = 'bare' | 'scrollbank';
+type Phase = LoadResult & { serverLoopBusy: number };
+/** What only a scrollbank round measures: commits of the three databases, transfers that succeeded, sync lags. */
+type WritePath = { commits: number; transfers: number; syncLagsMs: number[] };
+type Row = {
+  round: string;
+  route: Route;
+  requests: number;
+  seconds: number;
+  perSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  serverBusy: number;
+  clientBusy: number;
+  commitsPerTransfer: number | null;
+  syncLagP99Ms: number | null;
+  note: string;
+};
+type Round = { row: Row; phase: Phase; writePath: WritePath | null };
+
+function summarize(round: number, route: Route, r: Phase, writePath: WritePath | null): Round {
   const sorted = [...r.latenciesMs].sort((a, b) => a - b);
   const seconds = r.elapsedMs / 1000;
-  return {
-    label: r.label,
+  const lags = writePath === null ? null : [...writePath.syncLagsMs].sort((a, b) => a - b);
+  const row: Row = {
+    round: String(round),
+    route,
     requests: r.completed,
     seconds,
     perSecond: r.completed / seconds,
@@ -158,15 +206,39 @@ function summarize(r: Phase): Row {
     p99Ms: percentile(sorted, 99),
     serverBusy: r.serverLoopBusy,
     clientBusy: r.clientLoopBusy,
+    commitsPerTransfer: writePath === null ? null : writePath.commits / writePath.transfers,
+    syncLagP99Ms: lags === null ? null : percentile(lags, 99),
     note: r.timeCapHit ? 'time cap hit' : '',
+  };
+  return { row, phase: r, writePath };
+}
+
+/** The median of every column over the rounds of one route. */
+function medianRow(rounds: Round[], route: Route): Row {
+  const rows = rounds.filter((r) => r.row.route === route).map((r) => r.row);
+  const of = (pick: (r: Row) => number | null) => (rows[0] === undefined || pick(rows[0]) === null ? null : median(rows.map((r) => pick(r)!)));
+  return {
+    round: 'median',
+    route,
+    requests: of((r) => r.requests)!,
+    seconds: of((r) => r.seconds)!,
+    perSecond: of((r) => r.perSecond)!,
+    p50Ms: of((r) => r.p50Ms)!,
+    p99Ms: of((r) => r.p99Ms)!,
+    serverBusy: of((r) => r.serverBusy)!,
+    clientBusy: of((r) => r.clientBusy)!,
+    commitsPerTransfer: of((r) => r.commitsPerTransfer),
+    syncLagP99Ms: of((r) => r.syncLagP99Ms),
+    note: '',
   };
 }
 
 function printTable(rows: Row[]): void {
-  const header = ['', 'requests', 'seconds', 'req/s', 'p50 ms', 'p99 ms', 'server loop busy', 'client loop busy', ''];
+  const header = ['round', 'route', 'requests', 'seconds', 'req/s', 'p50 ms', 'p99 ms', 'server loop busy', 'client loop busy', 'commits/transfer', 'sync lag p99 ms', ''];
   const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
   const cells = rows.map((r) => [
-    r.label,
+    r.round,
+    r.route,
     String(r.requests),
     r.seconds.toFixed(2),
     r.perSecond.toFixed(0),
@@ -174,10 +246,12 @@ function printTable(rows: Row[]): void {
     r.p99Ms.toFixed(2),
     pct(r.serverBusy),
     pct(r.clientBusy),
+    r.commitsPerTransfer === null ? '' : r.commitsPerTransfer.toFixed(3),
+    r.syncLagP99Ms === null ? '' : r.syncLagP99Ms.toFixed(2),
     r.note,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((s, i) => (i === 0 ? s.padEnd(widths[i]!) : s.padStart(widths[i]!))).join('  ').trimEnd();
+  const line = (c: string[]) => c.map((s, i) => (i < 2 ? s.padEnd(widths[i]!) : s.padStart(widths[i]!))).join('  ').trimEnd();
   console.log(line(header));
   cells.forEach((c) => console.log(line(c)));
 }
@@ -197,19 +271,44 @@ async function waitUntilQuiet(bank: Bank): Promise<void> {
   while (!caughtUp() && Date.now() < giveUpAt) await new Promise((r) => setTimeout(r, 10));
 }
 
+/** While on, the lag of every receiver's row: from the core's decision to the channel commit that made it durable. */
+function recordSyncLags(bank: Bank) {
+  let lagsMs: number[] | null = null;
+  bank.channel.onHistoryApplied((postings, appliedAtMs) => {
+    if (lagsMs === null) return;
+    for (const p of postings) if (p.kind === 'transfer-in') lagsMs.push(appliedAtMs - p.occurredAt);
+  });
+  return {
+    start(): void {
+      lagsMs = [];
+    },
+    stop(): number[] {
+      const out = lagsMs ?? [];
+      lagsMs = null;
+      return out;
+    },
+  };
+}
+
+function progressBar(format: string) {
+  return new cliProgress.SingleBar({ format, hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic);
+}
+
 async function main(): Promise<number> {
   const o = parseOptions(process.argv.slice(2));
   const dataDir = mkdtempSync(join(tmpdir(), 'scrollbank-bench-'));
+  const limitMs = watchdogMs(o);
   const watchdog = setTimeout(() => {
-    console.error(`bench:transfers did not finish within ${WATCHDOG_MS / 1000} s; giving up`);
+    console.error(`\nbench:transfers did not finish within ${limitMs / 1000} s; giving up`);
     rmSync(dataDir, { recursive: true, force: true });
     process.exit(1);
-  }, WATCHDOG_MS);
+  }, limitMs);
   watchdog.unref();
 
   const clock = createSystemClock();
   const bank = createBank({ dataDir, coreClock: clock, channelClock: clock, random: cryptoRandom, synchronous: o.synchronous });
   bank.start();
+  const syncLags = recordSyncLags(bank);
   const adminToken = randomToken(cryptoRandom);
   const bankServer = await listen(createApp({ bank, adminToken }).fetch);
   const bare = new Hono();
@@ -220,40 +319,83 @@ async function main(): Promise<number> {
   try {
     console.log(
       `bench:transfers  node ${process.version}, ${availableParallelism()} cores, synchronous=${o.synchronous}, ` +
-        `${o.customers} customers, concurrency ${o.concurrency}, ${o.requests} requests after ${o.warmup} warm-up, ` +
+        `${o.customers} customers, concurrency ${o.concurrency}, ${o.rounds} rounds of ${o.requests} requests per route after ${o.warmup} warm-up, ` +
         `${o.client} client on ${o.inlineClient ? 'the server thread' : 'a worker thread'}, loopback`,
     );
     const setupStarted = performance.now();
-    const customers = await openCustomers(bankServer.url, adminToken, o.customers);
+    const opening = progressBar('opening customers |{bar}| {value}/{total}');
+    opening.start(o.customers, 0);
+    const customers = await openCustomers(bankServer.url, adminToken, o.customers, () => opening.increment());
+    opening.stop();
     console.log(`opened ${customers.length} customers over HTTP in ${((performance.now() - setupStarted) / 1000).toFixed(2)} s`);
 
-    const phase = async (label: string, url: string, requests: number, clients: RequestShape[][], expect: LoadSpec['expect']): Promise<Phase> => {
-      const elu = performance.eventLoopUtilization();
-      const timeLimitMs = label.startsWith('warm-up') ? Math.min(o.timeLimitMs, WARMUP_TIME_LIMIT_MS) : o.timeLimitMs;
-      const result = await load.run({ label, url, requests, timeLimitMs, clients, expect, client: o.client });
-      return { ...result, serverLoopBusy: performance.eventLoopUtilization(elu).utilization };
-    };
     const transfers = transferClients(customers, o.concurrency);
     const echoes = echoClients(o.concurrency);
+    const phase = async (label: string, route: Route, requests: number, timeLimitMs: number): Promise<Phase> => {
+      const elu = performance.eventLoopUtilization();
+      const result =
+        route === 'bare'
+          ? await load.run({ label, url: `${bareServer.url}/echo`, requests, timeLimitMs, clients: echoes, expect: 'echo', client: o.client })
+          : await load.run({ label, url: `${bankServer.url}/transfers`, requests, timeLimitMs, clients: transfers, expect: 'transfer', client: o.client });
+      return { ...result, serverLoopBusy: performance.eventLoopUtilization(elu).utilization };
+    };
+    /** A scrollbank round owns every commit and receiver's row up to the moment its log tail has landed. */
+    const writeRound = async (label: string): Promise<[Phase, WritePath]> => {
+      const commitsBefore = bank.commitCount();
+      syncLags.start();
+      const r = await phase(label, 'scrollbank', o.requests, o.timeLimitMs);
+      await waitUntilQuiet(bank);
+      const writePath = { commits: bank.commitCount() - commitsBefore, transfers: r.completed - r.failureCount, syncLagsMs: syncLags.stop() };
+      return [r, writePath];
+    };
 
-    const warm = [
-      await phase('warm-up bare', `${bareServer.url}/echo`, o.warmup, echoes, 'echo'),
-      await phase('warm-up transfers', `${bankServer.url}/transfers`, o.warmup, transfers, 'transfer'),
-    ];
-    const bareRun = await phase('bare Hono POST /echo', `${bareServer.url}/echo`, o.requests, echoes, 'echo');
-    const bankRun = await phase('scrollbank POST /transfers', `${bankServer.url}/transfers`, o.requests, transfers, 'transfer');
+    const rounds = progressBar('{phase} |{bar}| {value}/{total} phases');
+    rounds.start(2 + 2 * o.rounds, 0, { phase: 'warm-up' });
+    const warmLimitMs = Math.min(o.timeLimitMs, WARMUP_TIME_LIMIT_MS);
+    const warm = [await phase('warm-up transfers', 'scrollbank', o.warmup, warmLimitMs)];
+    await waitUntilQuiet(bank);
+    rounds.increment();
+    // W bare requests are over before the JIT is done with the route and the client: the bare
+    // route warms up for as long as the transfers did, so both start their rounds warm.
+    const bareWarmMs = Math.max(1, Math.min(warmLimitMs, Math.round(warm[0]!.elapsedMs)));
+    warm.push({ ...(await phase('warm-up bare', 'bare', MAX_BARE_WARMUP, bareWarmMs)), timeCapHit: false });
+    rounds.increment();
+    const measured: Round[] = [];
+    for (let n = 1; n <= o.rounds; n++) {
+      // ABBA order: whatever drifts over the run (disk, caches, the other process) falls on both routes alike.
+      const order: Route[] = n % 2 === 1 ? ['bare', 'scrollbank'] : ['scrollbank', 'bare'];
+      for (const route of order) {
+        rounds.update({ phase: `round ${n}/${o.rounds} ${route}` });
+        if (route === 'bare') {
+          measured.push(summarize(n, route, await phase(`round ${n} bare Hono POST /echo`, 'bare', o.requests, o.timeLimitMs), null));
+        } else {
+          const [r, writePath] = await writeRound(`round ${n} scrollbank POST /transfers`);
+          measured.push(summarize(n, route, r, writePath));
+        }
+        rounds.increment();
+      }
+    }
+    rounds.stop();
 
-    const rows = [summarize(bankRun), summarize(bareRun)];
+    const bankMedian = medianRow(measured, 'scrollbank');
+    const bareMedian = medianRow(measured, 'bare');
     console.log();
-    printTable(rows);
-    const [bankRow, bareRow] = rows as [Row, Row];
-    console.log(`\ntransfers/s: ${bankRow.perSecond.toFixed(0)}; bare hono req/s: ${bareRow.perSecond.toFixed(0)}; ratio: ${(bankRow.perSecond / bareRow.perSecond).toFixed(4)}`);
+    printTable([...measured.map((r) => r.row), bankMedian, bareMedian]);
 
-    const clean = [...warm, bareRun, bankRun].map(reportFailures).every(Boolean);
+    const clean = [...warm, ...measured.map((r) => r.phase)].map(reportFailures).every(Boolean);
     await waitUntilQuiet(bank);
     const violations = checkInvariants(bank, INVARIANTS);
-    console.log(`invariants ${INVARIANTS.join(', ')}: ${violations.length === 0 ? 'hold' : `${violations.length} violations`}`);
+    console.log(`\ninvariants ${INVARIANTS.join(', ')}: ${violations.length === 0 ? 'hold' : `${violations.length} violations`}`);
     violations.slice(0, 20).forEach((v) => console.error(`  invariant ${v.invariant} (${v.name}): ${v.detail}`));
+
+    const writePaths = measured.flatMap((r) => (r.writePath === null ? [] : [r.writePath]));
+    const commitsPerTransfer = sum(writePaths.map((w) => w.commits)) / sum(writePaths.map((w) => w.transfers));
+    const syncLagP99Ms = percentile(writePaths.flatMap((w) => w.syncLagsMs).sort((a, b) => a - b), 99);
+    console.log(
+      `transfers/s: ${bankMedian.perSecond.toFixed(0)}; bare hono req/s: ${bareMedian.perSecond.toFixed(0)}; ` +
+        `ratio: ${(bankMedian.perSecond / bareMedian.perSecond).toFixed(3)}; p50 ms: ${bankMedian.p50Ms.toFixed(2)}; p99 ms: ${bankMedian.p99Ms.toFixed(2)}; ` +
+        `commits per transfer: ${commitsPerTransfer.toFixed(3)}; sync lag p99 ms: ${syncLagP99Ms.toFixed(2)}`,
+    );
     return clean && violations.length === 0 ? 0 : 1;
   } finally {
     await load.stop();
