@@ -55,6 +55,7 @@ export function createGroupCommit(deps: GroupCommitDeps) {
     const woken = waiters;
     effects = [];
     waiters = [];
+    const committing = open;
     if (open) {
       open = false;
       try {
@@ -68,10 +69,15 @@ export function createGroupCommit(deps: GroupCommitDeps) {
         return;
       }
       commits++;
-      deps.onCommitted?.();
     }
-    for (const effect of out) effect();
-    woken.forEach((w) => w.resolve());
+    // What was committed is durable even if the side dies while its effects go out (a crash
+    // thrown from here): the waiters learn so, whatever becomes of the effects.
+    try {
+      if (committing) deps.onCommitted?.();
+      for (const effect of out) effect();
+    } finally {
+      woken.forEach((w) => w.resolve());
+    }
   }
 
   return {
