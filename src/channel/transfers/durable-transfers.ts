@@ -9,9 +9,9 @@ import { assert } from '../../lib/assert.ts';
 import type { Clock, TimerHandle } from '../../lib/clock.ts';
 import type { GroupCommit } from '../../lib/group-commit.ts';
 import type { TransferInspector } from '../../lib/inspect.ts';
-import type { TransferEvent, TransferInput, TransferState } from '../../machines/transfer.ts';
+import type { TransferContext, TransferEvent, TransferInput, TransferState } from '../../machines/transfer.ts';
 import type { LinkRequest, Posting } from '../../net/messages.ts';
-import { createTransferEngine, type Deadline, type Step, type TransferEffect } from './transfer-engine.ts';
+import { createTransferEngine, type Step, type TransferEffect } from './transfer-engine.ts';
 import type { NewTransfer, TransferStore } from './transfer-store.ts';
 
 /** Due transfers worked in one turn: a bounded batch, so a restore after an outage never stalls the loop. */
@@ -63,7 +63,7 @@ export function createDurableTransfers(deps: DurableTransfersDeps) {
   /** Transfers announced to the inspector in this life of the channel (INSPECT=1 only). */
   const announced = new Set<string>();
 
-  function effectsOf(input: { transferId: string; fromAccountId: number; toAccountId: number; amountWon: number; memo: string | null; requestedAt: number }, effects: TransferEffect[]): (() => void)[] {
+  function effectsOf(input: TransferContext, effects: TransferEffect[]): (() => void)[] {
     const out: (() => void)[] = [];
     for (const e of effects) {
       if (e.type === 'sendExecute') {
@@ -94,14 +94,6 @@ export function createDurableTransfers(deps: DurableTransfersDeps) {
     }
   }
 
-  /** The deadline after a step, as a live actor's scheduler would hold it. */
-  function nextDeadline(step: Step & { scheduled: boolean }, cancelled: boolean, previous: Deadline | null, event: AnyEventObject): Deadline | null {
-    if (step.snapshot.status === 'done') return null;
-    if (step.scheduled) return step.deadline;
-    if (cancelled || (previous !== null && previous.event === event.type)) return null;
-    return previous;
-  }
-
   /**
    * Delivers one event to one transfer, as a unit of the open batch; its effects leave once
    * the batch has committed. Events for a settled or unknown transfer change nothing.
@@ -111,10 +103,9 @@ export function createDurableTransfers(deps: DurableTransfersDeps) {
       const row = store.actor(id);
       if (row === undefined || isFinished(row.state)) return null;
       const snapshot = engine.restore(JSON.parse(row.snapshot));
-      const step = engine.step(snapshot, event);
       const previous = row.deadlineAt === null ? null : { at: row.deadlineAt, event: row.deadlineEvent! };
-      const cancelled = step.snapshot !== snapshot && step.state !== row.state;
-      const deadline = nextDeadline(step, cancelled, previous, event);
+      const step = engine.step(snapshot, event, previous);
+      const { deadline } = step;
       if (step.snapshot === snapshot) {
         // Nothing moved; a deadline that fired with nothing to do is used up.
         if (deadline === null && previous !== null) store.clearDeadline(id);
@@ -198,7 +189,6 @@ export function createDurableTransfers(deps: DurableTransfersDeps) {
     },
     /** After a start: one look at the deadline index arms the one timer; nothing is loaded or written. */
     resume(): void {
-      stopped = false;
       const next = store.earliestDeadline();
       if (next !== null) armFor(next);
     },

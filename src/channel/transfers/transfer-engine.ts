@@ -22,7 +22,7 @@ export type Step = {
   snapshot: TransferSnapshot;
   state: TransferState;
   effects: TransferEffect[];
-  /** null: nothing is due any more (settled, or waiting for the log alone). */
+  /** The one delayed event the transfer waits for now; null: nothing is due (settled, or waiting for the log alone). */
   deadline: Deadline | null;
 };
 
@@ -50,12 +50,18 @@ export function createTransferEngine() {
     },
   } as unknown as Parameters<typeof transferMachine.transition>[2];
 
-  function stepOf(snapshot: TransferSnapshot, actions: ExecutableAction[], event: AnyEventObject): Step {
+  /**
+   * The effects of a step, and its deadline as a live actor's scheduler would hold it: the one
+   * before it, unless it was the event just delivered (used up) or the step cancelled it; a
+   * delayed event the step raised takes its place.
+   */
+  function stepOf(snapshot: TransferSnapshot, actions: ExecutableAction[], event: AnyEventObject, before: Deadline | null): Step {
     const effects: TransferEffect[] = [];
-    let deadline: Deadline | null = null;
+    let deadline = before !== null && before.event === event.type ? null : before;
     for (const a of actions) {
       if (a.type === 'sendExecute' || a.type === 'sendQuery') effects.push({ type: a.type });
       else if (a.type === 'applySenderPosting' && event.type === 'EXECUTED') effects.push({ type: 'applySenderPosting', event: event as Extract<TransferEvent, { type: 'EXECUTED' }> });
+      else if (a.type === 'xstate.cancel' && deadline !== null && (a.params as { sendId: string }).sendId === deadline.event) deadline = null;
       else if (a.type === 'xstate.raise') {
         const p = a.params as { event: AnyEventObject; delay?: number };
         assert(p.delay !== undefined, 'the transfer machine raises only delayed events');
@@ -72,14 +78,13 @@ export function createTransferEngine() {
     initial(input: TransferInput): Step {
       collected = [];
       const snapshot = transferMachine.getInitialSnapshot(scope, input);
-      return stepOf(snapshot, collected, { type: 'xstate.init' });
+      return stepOf(snapshot, collected, { type: 'xstate.init' }, null);
     },
-    /** One event, one macrostep. `deadline` of the result is undefined when the step scheduled nothing new. */
-    step(snapshot: TransferSnapshot, event: AnyEventObject): Step & { scheduled: boolean } {
+    /** One event, one macrostep, from a snapshot whose pending deadline is `deadline`. Nothing moved: the same snapshot object. */
+    step(snapshot: TransferSnapshot, event: AnyEventObject, deadline: Deadline | null): Step {
       collected = [];
       const next = transferMachine.transition(snapshot, event as TransferEvent, scope);
-      const scheduled = collected.some((a) => a.type === 'xstate.raise');
-      return { ...stepOf(next, collected, event), scheduled };
+      return stepOf(next, collected, event, deadline);
     },
     restore(persisted: unknown): TransferSnapshot {
       return transferMachine.restoreSnapshot(persisted as Parameters<typeof transferMachine.restoreSnapshot>[0], scope) as TransferSnapshot;
