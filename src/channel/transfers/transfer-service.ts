@@ -99,7 +99,8 @@ export function createTransferService(deps: TransferServiceDeps) {
     waitForSettled(id: string, waitMs: number, read: () => TransferView | undefined): Promise<TransferView | undefined> {
       return new Promise((resolve) => {
         const current = store.transfer(id);
-        if (current === undefined || current.state === 'succeeded' || current.state === 'failed' || waitMs <= 0) return resolve(read());
+        if (current === undefined) return resolve(undefined);
+        if (current.state === 'succeeded' || current.state === 'failed' || waitMs <= 0) return resolve(view(current));
         let timer: TimerHandle | null = null;
         const wake = () => {
           if (timer !== null) deps.clock.clearTimeout(timer);
