@@ -9,7 +9,7 @@ import { createCursorCodec } from './cursor.ts';
 import { HTTPException } from 'hono/http-exception';
 import type { AppDeps, AppEnv } from './env.ts';
 import { authenticate, requireAdmin } from './auth.ts';
-import { Problem, problemResponse } from './problem.ts';
+import { Problem, problemResponse, restarting } from './problem.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { machineRoutes } from './routes/machines.ts';
@@ -40,7 +40,7 @@ export function createApp(deps: AppOptions) {
       await (c.req.path.startsWith('/admin/') ? deps.bank.durable() : deps.bank.channel.durable());
     } catch {
       c.res = undefined;
-      c.res = problemResponse(c, new Problem(503, 'Restarting', 'the bank restarted before this request was made durable; retry it (with the same Idempotency-Key)'));
+      c.res = problemResponse(c, restarting('the bank restarted before this request was made durable; retry it (with the same Idempotency-Key)'));
     }
   });
   app.get('/health', (c) => c.json({ status: 'ok' }));

@@ -31,3 +31,5 @@ export const badRequest = (detail: string) => new Problem(400, 'Bad Request', de
 export const unauthorized = (detail: string) => new Problem(401, 'Unauthorized', detail);
 export const forbidden = (detail: string) => new Problem(403, 'Forbidden', detail);
 export const notFound = (detail: string) => new Problem(404, 'Not Found', detail);
+/** A side crashed before the batch holding this request committed: nothing of it is durable, retry it. */
+export const restarting = (detail: string) => new Problem(503, 'Restarting', detail);

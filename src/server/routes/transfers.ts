@@ -7,7 +7,7 @@ import { Hono } from 'hono';
 import type { AppDeps, AppEnv } from '../env.ts';
 import { customerOf, mayRead } from '../auth.ts';
 import { readJson, parseWith } from '../body.ts';
-import { Problem, forbidden, notFound } from '../problem.ts';
+import { Problem, forbidden, notFound, restarting } from '../problem.ts';
 import { DEFAULT_WAIT_SECONDS, MAX_WAIT_SECONDS, idempotencyKey, moneySchemas, transferIdParam } from '../schemas.ts';
 import { transferJson } from '../serialize.ts';
 
@@ -23,7 +23,7 @@ async function durableOrRestarting(bank: AppDeps['bank']): Promise<void> {
   try {
     await bank.channel.durable();
   } catch {
-    throw new Problem(503, 'Restarting', 'the channel restarted before this request was stored; retry it with the same Idempotency-Key');
+    throw restarting('the channel restarted before this request was stored; retry it with the same Idempotency-Key');
   }
 }
 
