@@ -233,41 +233,45 @@ export function createCoreBanking(deps: CoreBankingDeps) {
     return result;
   }
 
+  function start(): void {
+    assert(store === null, 'core banking is already running');
+    const db = openDatabase(deps.dbPath, 'core', deps.synchronous);
+    store = createCoreStore(db);
+    const me = store;
+    batch = createGroupCommit({
+      db,
+      clock: deps.clock,
+      onCommitted: deps.onCommitted,
+      // A core that cannot commit has crashed: it stops, and its disk holds the last batch that did.
+      onCommitFailed: () => {
+        if (store === me) stop();
+      },
+    });
+    actor = createActor(machine, { input: deps.rules, clock: deps.clock, id: 'coreBanking', ...(deps.inspect ? { inspect: deps.inspect } : {}) });
+    actor.start();
+    deps.link.onRequest(onRequest);
+    // What a crash left unpublished: everything after the last batch the log holds.
+    relayedUpTo = Math.max(deps.log.producerPosition(CORE_PRODUCER), store.lastMarkedPublished());
+    relayQueued = false;
+    publishOutbox();
+  }
+
+  /** A crash that keeps the disk: the open batch is lost, and requests that arrive while stopped are lost. */
+  function stop(): void {
+    if (store === null) return;
+    deps.link.onRequest(null);
+    actor?.stop();
+    actor = null;
+    commitsBefore += batch?.commits ?? 0;
+    batch?.abandon();
+    batch = null;
+    store.db.close();
+    store = null;
+  }
+
   return {
-    start(): void {
-      assert(store === null, 'core banking is already running');
-      const db = openDatabase(deps.dbPath, 'core', deps.synchronous);
-      store = createCoreStore(db);
-      const me = store;
-      batch = createGroupCommit({
-        db,
-        clock: deps.clock,
-        onCommitted: deps.onCommitted,
-        // A core that cannot commit has crashed: it stops, and its disk holds the last batch that did.
-        onCommitFailed: () => {
-          if (store === me) this.stop();
-        },
-      });
-      actor = createActor(machine, { input: deps.rules, clock: deps.clock, id: 'coreBanking', ...(deps.inspect ? { inspect: deps.inspect } : {}) });
-      actor.start();
-      deps.link.onRequest(onRequest);
-      // What a crash left unpublished: everything after the last batch the log holds.
-      relayedUpTo = Math.max(deps.log.producerPosition(CORE_PRODUCER), store.lastMarkedPublished());
-      relayQueued = false;
-      publishOutbox();
-    },
-    /** A crash that keeps the disk: the open batch is lost, and requests that arrive while stopped are lost. */
-    stop(): void {
-      if (store === null) return;
-      deps.link.onRequest(null);
-      actor?.stop();
-      actor = null;
-      commitsBefore += batch?.commits ?? 0;
-      batch?.abandon();
-      batch = null;
-      store.db.close();
-      store = null;
-    },
+    start,
+    stop,
     /** Commits core.db has made since this bank was made, across restarts. */
     commitCount: () => commitsBefore + (batch?.commits ?? 0),
     /** Resolves once everything the core wrote so far is durable; rejects if the core crashed first. */
