@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   }
   let inspect: { inspect: Inspect; transfers: TransferInspector } | undefined;
   if (config.inspect) {
-    // Before the bank starts, so that the actors restored on start are seen too.
+    // Before the bank starts, so that the coreBanking actor is seen from its start.
     inspect = await loadSkyInspector((line) => console.error(line)).catch((error: unknown) => {
       console.error('INSPECT=1 but the inspector could not start; going on without it:', error);
       return undefined;

@@ -103,10 +103,6 @@ export function createGroupCommit(deps: GroupCommitDeps) {
       if (!open && effects.length === 0) return Promise.resolve();
       return new Promise((resolve, reject) => waiters.push({ resolve, reject }));
     },
-    /** Commits now what the turn has written so far (a start, a stop, an admin write that answers at once). */
-    flushNow(): void {
-      flush();
-    },
     get inBatch(): boolean {
       return open;
     },

@@ -23,8 +23,8 @@ export type ProducerPosition = { producer: string; position: number };
 
 /** Kafka's producer view: publish records, each keyed by account, in one append. */
 export interface EventLogWriter {
-  /** With `at`, the producer's position commits in the same transaction as the records. */
-  publish(records: LogRecord[], at?: ProducerPosition): void;
+  /** With a position, the producer's position commits in the same transaction as the records. */
+  publish(records: LogRecord[], position?: ProducerPosition): void;
   /** Where a producer's relay has published up to (0: nothing yet). */
   producerPosition(producer: string): number;
   /** Appends (transactions) made so far. */
