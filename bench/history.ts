@@ -9,7 +9,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { serve, type ServerType } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
+import { listen } from './loopback.ts';
 import cliProgress from 'cli-progress';
 import { Hono } from 'hono';
 import { createBank } from '../src/bank.ts';
@@ -90,12 +91,6 @@ async function timeInterleaved(a: [string, () => Promise<unknown>], b: [string, 
     }
   }
   return [stats(a[0], samples[0]), stats(b[0], samples[1])];
-}
-
-function listen(fetch: (r: Request) => Response | Promise<Response>): Promise<{ server: ServerType; port: number }> {
-  return new Promise((resolve) => {
-    const server = serve({ fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve({ server, port: info.port }));
-  });
 }
 
 /** One GET over a keep-alive connection; resolves with the body after checking the status. */

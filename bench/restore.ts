@@ -13,7 +13,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { serve, type ServerType } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
+import { listen } from './loopback.ts';
 import { createBank, type Bank } from '../src/bank.ts';
 import { createSystemClock } from '../src/lib/clock.ts';
 import { cryptoRandom, randomToken } from '../src/lib/ids.ts';
@@ -139,12 +140,6 @@ function watchUnfinished(channelDbPath: string) {
     worker.on('error', reject);
   });
   return { settled, unfinished: () => latest, stop: () => worker.terminate() };
-}
-
-function listen(fetch: (r: Request) => Response | Promise<Response>): Promise<{ server: ServerType; url: string }> {
-  return new Promise((resolve) => {
-    const server = serve({ fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve({ server, url: `http://127.0.0.1:${info.port}` }));
-  });
 }
 
 /** Asks for a sender's history until it is answered with its page. */

@@ -8,7 +8,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { serve, type ServerType } from '@hono/node-server';
+import { closeServer, listen } from './loopback.ts';
 import cliProgress from 'cli-progress';
 import { Hono } from 'hono';
 import { createBank, type Bank } from '../src/bank.ts';
@@ -103,17 +103,6 @@ function parseOptions(argv: string[]): Options {
   if (o.concurrency < 1 || o.customers < o.concurrency) throw new Error(`need 1 <= --concurrency <= --customers\n${USAGE}`);
   if (o.rounds < 1 || o.requests < 1) throw new Error(`need --rounds and --requests of at least 1\n${USAGE}`);
   return o;
-}
-
-function listen(fetch: (request: Request) => Response | Promise<Response>): Promise<{ server: ServerType; url: string }> {
-  return new Promise((resolve) => {
-    const server = serve({ fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve({ server, url: `http://127.0.0.1:${info.port}` }));
-  });
-}
-
-function closeServer(server: ServerType): Promise<void> {
-  if ('closeAllConnections' in server) server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => resolve()));
 }
 
 type Opened = { token: string; accountId: number };
