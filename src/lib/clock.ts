@@ -16,23 +16,50 @@ export interface Clock {
 }
 
 /**
+ * How long one pass over the "this turn" queue may run before it yields to I/O: it bounds the
+ * event-loop stall, whatever keeps re-arming itself at delay 0 (a restore's due batches).
+ */
+export const TURN_BUDGET_MS = 10;
+
+/**
  * Wall-clock time and Node's timers; the only clock src/main.ts wires. A delay of 0 means
- * "at the end of this turn": setImmediate, which runs after the I/O of this turn (so a group
- * commit gathers every request read in it), without setTimeout's 1 ms floor.
+ * "later in this turn": one setImmediate, after the I/O of this turn, drains a queue of such
+ * callbacks, including ones they arm, in arming order, until it is empty or has run for
+ * TURN_BUDGET_MS. That is what virtual time does with delay 0 (see `advance`), so a request
+ * read in this turn goes through every hop and commit of the write path (channel, link, core,
+ * log, channel again) in the same turn, each hop a pass of its own group commit, instead of
+ * one loop iteration per hop.
  */
 export function createSystemClock(): Clock {
   const timers = new Map<number, NodeJS.Timeout>();
-  const immediates = new Map<number, NodeJS.Immediate>();
+  /** Callbacks at delay 0, in arming order; a cancelled one is removed from the map and skipped. */
+  const soon = new Map<number, () => void>();
+  let draining: NodeJS.Immediate | null = null;
   let nextId = 1;
+
+  function drain(): void {
+    const started = performance.now();
+    try {
+      // Map iteration visits entries added during the loop: what a callback arms runs in this pass too.
+      for (const [id, fn] of soon) {
+        soon.delete(id);
+        fn();
+        if (soon.size > 0 && performance.now() - started >= TURN_BUDGET_MS) break;
+      }
+    } finally {
+      // `draining` stayed set through the pass, so nothing armed in it scheduled a pass of its
+      // own; the rest (also after a throw, which goes on as an uncaught error) gets the next one.
+      draining = soon.size > 0 ? setImmediate(drain) : null;
+    }
+  }
+
   return {
     now: () => Date.now(),
     setTimeout(fn, delayMs) {
       const id = nextId++;
       if (delayMs <= 0) {
-        immediates.set(id, setImmediate(() => {
-          immediates.delete(id);
-          fn();
-        }));
+        soon.set(id, fn);
+        draining ??= setImmediate(drain);
       } else {
         timers.set(id, setTimeout(() => {
           timers.delete(id);
@@ -44,10 +71,8 @@ export function createSystemClock(): Clock {
     clearTimeout(handle) {
       const t = timers.get(handle.id);
       if (t !== undefined) clearTimeout(t);
-      const i = immediates.get(handle.id);
-      if (i !== undefined) clearImmediate(i);
       timers.delete(handle.id);
-      immediates.delete(handle.id);
+      soon.delete(handle.id);
     },
   };
 }

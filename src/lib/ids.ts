@@ -28,6 +28,26 @@ export function randomId(random: RandomSource, prefix: string): string {
   return `${prefix}_${Buffer.from(random.bytes(12)).toString('base64url')}`;
 }
 
+/** base64url's 64 characters in ASCII order, so that a fixed-width number sorts as its text does. */
+const SORTABLE = '-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';
+/** Characters of the time part: 8 x 6 bits = 48 bits of milliseconds, enough until the year 10889. */
+const TIME_CHARS = 8;
+
+/**
+ * A random id that sorts by the time it was made: 48 bits of `nowMs` in a sortable alphabet,
+ * then 96 random bits. Ids made one after another land next to each other in every index
+ * keyed by them, so a batch of inserts dirties a few B-tree pages, not one random page each.
+ */
+export function timeOrderedId(random: RandomSource, nowMs: number, prefix: string): string {
+  let time = '';
+  let t = Math.max(0, Math.floor(nowMs));
+  for (let i = 0; i < TIME_CHARS; i++) {
+    time = SORTABLE[t % 64]! + time;
+    t = Math.floor(t / 64);
+  }
+  return `${prefix}_${time}${Buffer.from(random.bytes(12)).toString('base64url')}`;
+}
+
 export function randomToken(random: RandomSource): string {
   return Buffer.from(random.bytes(32)).toString('base64url');
 }

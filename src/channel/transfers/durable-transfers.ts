@@ -99,9 +99,11 @@ export function createDurableTransfers(deps: DurableTransfersDeps) {
    * the batch has committed. Events for a settled or unknown transfer change nothing.
    */
   function deliver(id: string, event: AnyEventObject): void {
+    // Looked at before the unit opens: the late outcomes of settled transfers (the log's copy of
+    // an answer the link already gave) cost one read, not a batch of their own.
+    const row = store.actor(id);
+    if (row === undefined || isFinished(row.state)) return;
     const result = batch.run(() => {
-      const row = store.actor(id);
-      if (row === undefined || isFinished(row.state)) return null;
       const snapshot = engine.restore(JSON.parse(row.snapshot));
       const previous = row.deadlineAt === null ? null : { at: row.deadlineAt, event: row.deadlineEvent! };
       const step = engine.step(snapshot, event, previous);

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { assert } from '../../lib/assert.ts';
 import type { Clock, TimerHandle } from '../../lib/clock.ts';
-import { randomId, type RandomSource } from '../../lib/ids.ts';
+import { timeOrderedId, type RandomSource } from '../../lib/ids.ts';
 import type { TransferInput, TransferPolicy } from '../../machines/transfer.ts';
 import type { DurableTransfers } from './durable-transfers.ts';
 import type { JournalRow, TransferRow, TransferStore } from './transfer-store.ts';
@@ -70,8 +70,8 @@ export function createTransferService(deps: TransferServiceDeps) {
           return prior.bodyHash === bodyHash ? { kind: 'replayed', transfer: view(prior) } : { kind: 'key-reused', transferId: prior.id };
         }
       }
-      const id = randomId(deps.random, 'tr');
       const requestedAt = deps.clock.now();
+      const id = timeOrderedId(deps.random, requestedAt, 'tr');
       const input: TransferInput = { transferId: id, fromAccountId: r.fromAccountId, toAccountId: r.toAccountId, amountWon: r.amountWon, memo: r.memo, requestedAt, policy: deps.policyFor(requestedAt) };
       const row = { id, customerId: r.customerId, fromAccountId: r.fromAccountId, toAccountId: r.toAccountId, amountWon: r.amountWon, memo: r.memo, requestedAt, idempotencyKey: r.idempotencyKey, bodyHash, holdsLock: deps.holdLock ? 1 : 0 } as const;
       try {
