@@ -110,10 +110,14 @@ export function createChannelStore(db: Db) {
      * written, so a customer never sees a hole: the row comes back with the repair).
      */
     applyPosting(p: Posting): ApplyResult {
-      s.ensureAccount.run(p.accountId);
-      const account = s.getAccount.get(p.accountId) as ChannelAccount;
-      if (p.seq <= account.lastSeq) return 'duplicate';
-      if (p.seq !== account.lastSeq + 1) return 'gap';
+      // Read first: an account the copy already holds (nearly every posting) costs no write.
+      let lastSeq = s.lastSeqOf.get(p.accountId) as number | undefined;
+      if (lastSeq === undefined) {
+        s.ensureAccount.run(p.accountId);
+        lastSeq = 0;
+      }
+      if (p.seq <= lastSeq) return 'duplicate';
+      if (p.seq !== lastSeq + 1) return 'gap';
       s.insertHistory.run(p);
       s.appendedRow.run(p.balanceAfterWon, p.seq, p.accountId);
       return 'applied';

@@ -34,6 +34,13 @@ export function createGroupCommit(deps: GroupCommitDeps) {
   let commits = 0;
   let closed = false;
 
+  // A unit's savepoint, as prepared statements: a quarter of what db.transaction() costs per call.
+  // Units nest (a unit that delivers to another runs it inside itself): SQLite resolves the
+  // name to the innermost savepoint, so RELEASE and ROLLBACK TO act on the unit's own.
+  const savepoint = db.prepare('SAVEPOINT unit');
+  const release = db.prepare('RELEASE unit');
+  const rollbackTo = db.prepare('ROLLBACK TO unit');
+
   function arm(): void {
     if (armed) return;
     armed = true;
@@ -45,6 +52,20 @@ export function createGroupCommit(deps: GroupCommitDeps) {
     db.exec('BEGIN IMMEDIATE');
     open = true;
     arm();
+  }
+
+  /** Nothing of the batch is durable, so none of its effects may leave; the side stops. */
+  function rejectAll(woken: Waiter[], failed: CommitFailed, error: unknown): void {
+    woken.forEach((w) => w.reject(failed));
+    deps.onCommitFailed(error);
+  }
+
+  /** The open batch vanished before its commit: its effects and waiters go as a failed commit's do. */
+  function fail(failed: CommitFailed, error: unknown): void {
+    const woken = waiters;
+    effects = [];
+    waiters = [];
+    rejectAll(woken, failed, error);
   }
 
   /** Commits the open batch, then lets its effects leave in the order they were queued. */
@@ -61,11 +82,8 @@ export function createGroupCommit(deps: GroupCommitDeps) {
       try {
         db.exec('COMMIT');
       } catch (error) {
-        // Nothing of this batch is durable, so none of its effects may leave.
         if (db.inTransaction) db.exec('ROLLBACK');
-        const failed = new CommitFailed(`the commit failed: ${error instanceof Error ? error.message : String(error)}`);
-        woken.forEach((w) => w.reject(failed));
-        deps.onCommitFailed(error);
+        rejectAll(woken, new CommitFailed(`the commit failed: ${error instanceof Error ? error.message : String(error)}`), error);
         return;
       }
       commits++;
@@ -89,7 +107,24 @@ export function createGroupCommit(deps: GroupCommitDeps) {
       assert(!closed, 'the database is closed');
       // Inside a transaction someone else opened (a test's fixture), the unit joins it instead.
       if (!open && !db.inTransaction) begin();
-      return db.transaction(write)();
+      savepoint.run();
+      let result: T;
+      try {
+        result = write();
+      } catch (error) {
+        if (db.inTransaction) {
+          rollbackTo.run();
+          release.run();
+        } else if (open) {
+          // SQLite itself rolled the whole transaction back (a full disk, say): the units before
+          // this one are gone too, so the batch failed as a failed commit does.
+          open = false;
+          fail(new CommitFailed(`the batch was rolled back: ${error instanceof Error ? error.message : String(error)}`), error);
+        }
+        throw error;
+      }
+      release.run();
+      return result;
     },
     /** Queues an effect that leaves once the open batch has committed (at this turn's flush if none is open). */
     after(effect: () => void): void {

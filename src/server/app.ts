@@ -63,7 +63,7 @@ export function createApp(deps: AppOptions) {
   app.notFound((c) => problemResponse(c, new Problem(404, 'Not Found', `no route for ${c.req.method} ${c.req.path}`)));
   app.onError((error, c) => {
     if (error instanceof Problem) {
-      return problemResponse(c, error, error.status === 401 ? { 'WWW-Authenticate': 'Bearer' } : {});
+      return problemResponse(c, error, error.status === 401 ? { ...error.headers, 'WWW-Authenticate': 'Bearer' } : error.headers);
     }
     if (error instanceof HTTPException && error.status < 500) {
       return problemResponse(c, new Problem(error.status as 400, 'Bad Request', error.message || 'bad request'));

@@ -13,6 +13,8 @@ export class Problem extends Error {
     readonly title: string,
     readonly detail: string,
     readonly extra: Record<string, unknown> = {},
+    /** Headers the answer carries besides the content type. */
+    readonly headers: Record<string, string> = {},
   ) {
     super(detail);
   }

@@ -63,6 +63,38 @@ test('a commit that fails lets none of its effects out and reports the crash', a
   assert.is(batch.commits, 0);
 });
 
+test('units nest: an inner unit that fails rolls back alone, inside the outer one', () => {
+  const { time, batch, insert, keys } = setup();
+  batch.run(() => {
+    insert.run('a');
+    assert.throws(() => batch.run(() => {
+      insert.run('b');
+      throw new Error('inner');
+    }), /inner/);
+    insert.run('c');
+  });
+  time.advance(0);
+  assert.equal(keys(), ['a', 'c']);
+});
+
+test('a batch SQLite rolled back under a unit fails as a failed commit does: nothing of it leaves', async () => {
+  const { db, time, batch, insert, keys, failures } = setup();
+  const seen: string[] = [];
+  batch.run(() => insert.run('a'));
+  batch.after(() => seen.push('effect of a'));
+  const durable = batch.durable().then(() => 'durable', (e: Error) => e.name);
+  // What SQLITE_FULL and its kin do: the whole transaction is gone when the statement fails.
+  assert.throws(() => batch.run(() => {
+    db.exec('ROLLBACK');
+    throw new Error('database or disk is full');
+  }), /disk is full/);
+  assert.is(await durable, 'CommitFailed');
+  assert.is(failures.length, 1, 'the side is told to stop');
+  time.advance(0);
+  assert.equal(seen, [], 'no effect of the lost batch');
+  assert.equal(keys(), []);
+});
+
 test('a crash between the commit and its effects keeps the writes and loses the effects', () => {
   let crash = true;
   const { time, batch, insert, keys } = setup(() => {
