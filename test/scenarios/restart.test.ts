@@ -4,6 +4,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
 import { assertInvariants, balanceOf, createdId, makeBank, openCustomer, run, stateOf, transfer, type TestBank } from '../helpers.ts';
 
 /** A bank whose channel can be made to die right after its next commit, before that commit's effects leave. */
@@ -149,6 +151,45 @@ test('a request that reaches a core that is down is lost, and the transfer fails
     assert.is(stateOf(bank, id), 'failed');
     assert.is(bank.channel.transfer(id)!.reason, 'not-received');
     assertInvariants(bank, [1, 2, 3, 4, 5, 6, 7]);
+  }));
+
+test('a core restarted on a database from before db/006 resumes its relay after the rows it had marked published', () =>
+  withBank((bank) => {
+    const kim = openCustomer(bank, 'Kim', 100_000);
+    const lee = openCustomer(bank, 'Lee', 0);
+    const id = createdId(transfer(bank, kim, lee, 1_000));
+    run(bank);
+    assert.is(stateOf(bank, id), 'succeeded');
+    const end = bank.log.endOffset();
+    bank.restart('core');
+    run(bank);
+    assert.is(bank.log.endOffset(), end, 'with its position in the log, a restarted relay publishes nothing twice');
+
+    // A database from before db/006: the relay marked rows published in core.db and kept no position.
+    const logDb = new Database(join(bank.dataDir, 'log.db'));
+    try {
+      logDb.prepare('DELETE FROM producer_positions').run();
+    } finally {
+      logDb.close();
+    }
+    const marked = bank.core.readModel().db.prepare('UPDATE log_outbox SET published = 1').run().changes;
+    assert.ok(marked > 0);
+    bank.restart('core');
+    run(bank);
+    assert.is(bank.log.endOffset(), end, 'the marked rows are not published again');
+
+    // Without the marks (and no position) the relay starts from the top: the check above can fail.
+    const fresh = new Database(join(bank.dataDir, 'log.db'));
+    try {
+      fresh.prepare('DELETE FROM producer_positions').run();
+    } finally {
+      fresh.close();
+    }
+    bank.core.readModel().db.prepare('UPDATE log_outbox SET published = 0').run();
+    bank.restart('core');
+    run(bank);
+    assert.is(bank.log.endOffset(), end + marked, 'at least once: everything again, which the consumer takes as duplicates');
+    assertInvariants(bank, [1, 2, 3, 5, 6, 7]);
   }));
 
 test.run();

@@ -15,7 +15,7 @@ import { createTransferEngine, type Step, type TransferEffect } from './transfer
 import type { NewTransfer, TransferStore } from './transfer-store.ts';
 
 /** Due transfers worked in one turn: a bounded batch, so a restore after an outage never stalls the loop. */
-export const DUE_BATCH = 200;
+export const DUE_BATCH = 100;
 
 /** One committed transition; `n` numbers it in the transfer's journal (REQUEST is 1). */
 export type TransitionStep = { n: number; at: number; event: string; from: TransferState; to: TransferState };
