@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { closeServer, listen } from './loopback.ts';
 import cliProgress from 'cli-progress';
 import { Hono } from 'hono';
-import { createBank, type Bank } from '../src/bank.ts';
+import { createBank, type Bank, type Side } from '../src/bank.ts';
 import { CONSUMER_NAME } from '../src/channel/log-consumer.ts';
 import { createSystemClock } from '../src/lib/clock.ts';
 import { cryptoRandom, randomToken } from '../src/lib/ids.ts';
@@ -164,7 +164,7 @@ const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
 type Route = 'bare' | 'scrollbank';
 type Phase = LoadResult & { serverLoopBusy: number };
 /** What only a scrollbank round measures: commits of the three databases, transfers that succeeded, sync lags. */
-type WritePath = { commits: number; transfers: number; syncLagsMs: number[] };
+type WritePath = { commits: number; transfers: number; syncLags: SyncLags };
 type Row = {
   round: string;
   route: Route;
@@ -177,6 +177,8 @@ type Row = {
   clientBusy: number;
   commitsPerTransfer: number | null;
   syncLagP99Ms: number | null;
+  /** The same rows' lag from the core's decision, which waits for the rest of its batch before the commit. */
+  decisionLagP99Ms: number | null;
   note: string;
 };
 type Round = { row: Row; phase: Phase; writePath: WritePath | null };
@@ -184,7 +186,8 @@ type Round = { row: Row; phase: Phase; writePath: WritePath | null };
 function summarize(round: number, route: Route, r: Phase, writePath: WritePath | null): Round {
   const sorted = [...r.latenciesMs].sort((a, b) => a - b);
   const seconds = r.elapsedMs / 1000;
-  const lags = writePath === null ? null : [...writePath.syncLagsMs].sort((a, b) => a - b);
+  const lags = writePath === null ? null : [...writePath.syncLags.fromCommitMs].sort((a, b) => a - b);
+  const fromDecision = writePath === null ? null : [...writePath.syncLags.fromDecisionMs].sort((a, b) => a - b);
   const row: Row = {
     round: String(round),
     route,
@@ -197,6 +200,7 @@ function summarize(round: number, route: Route, r: Phase, writePath: WritePath |
     clientBusy: r.clientLoopBusy,
     commitsPerTransfer: writePath === null ? null : writePath.commits / writePath.transfers,
     syncLagP99Ms: lags === null ? null : percentile(lags, 99),
+    decisionLagP99Ms: fromDecision === null ? null : percentile(fromDecision, 99),
     note: r.timeCapHit ? 'time cap hit' : '',
   };
   return { row, phase: r, writePath };
@@ -218,12 +222,13 @@ function medianRow(rounds: Round[], route: Route): Row {
     clientBusy: of((r) => r.clientBusy)!,
     commitsPerTransfer: of((r) => r.commitsPerTransfer),
     syncLagP99Ms: of((r) => r.syncLagP99Ms),
+    decisionLagP99Ms: of((r) => r.decisionLagP99Ms),
     note: '',
   };
 }
 
 function printTable(rows: Row[]): void {
-  const header = ['round', 'route', 'requests', 'seconds', 'req/s', 'p50 ms', 'p99 ms', 'server loop busy', 'client loop busy', 'commits/transfer', 'sync lag p99 ms', ''];
+  const header = ['round', 'route', 'requests', 'seconds', 'req/s', 'p50 ms', 'p99 ms', 'server loop busy', 'client loop busy', 'commits/transfer', 'sync lag p99 ms', 'from decision p99 ms', ''];
   const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
   const cells = rows.map((r) => [
     r.round,
@@ -237,6 +242,7 @@ function printTable(rows: Row[]): void {
     pct(r.clientBusy),
     r.commitsPerTransfer === null ? '' : r.commitsPerTransfer.toFixed(3),
     r.syncLagP99Ms === null ? '' : r.syncLagP99Ms.toFixed(2),
+    r.decisionLagP99Ms === null ? '' : r.decisionLagP99Ms.toFixed(2),
     r.note,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
@@ -260,20 +266,50 @@ async function waitUntilQuiet(bank: Bank): Promise<void> {
   while (!caughtUp() && Date.now() < giveUpAt) await new Promise((r) => setTimeout(r, 10));
 }
 
-/** While on, the lag of every receiver's row: from the core's decision to the channel commit that made it durable. */
-function recordSyncLags(bank: Bank) {
-  let lagsMs: number[] | null = null;
+/** Core commits, by wall-clock ms, in order: where each decided posting became durable in the core. */
+function coreCommitTimes() {
+  const times: number[] = [];
+  return {
+    note(side: Side): void {
+      if (side === 'core') times.push(Date.now());
+    },
+    /** The first core commit at or after `ms`: the one that made a decision taken at `ms` durable (or a later one, never an earlier). */
+    firstFrom(ms: number): number | null {
+      let lo = 0;
+      let hi = times.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (times[mid]! < ms) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo < times.length ? times[lo]! : null;
+    },
+  };
+}
+
+type SyncLags = { fromCommitMs: number[]; fromDecisionMs: number[] };
+
+/**
+ * While on, the lag of every receiver's row to the channel commit that made it durable: from the
+ * core commit that made its posting durable (the issue's figure), and from the core's decision.
+ */
+function recordSyncLags(bank: Bank, commits: ReturnType<typeof coreCommitTimes>) {
+  let lags: SyncLags | null = null;
   bank.channel.onHistoryApplied((postings, appliedAtMs) => {
-    if (lagsMs === null) return;
-    for (const p of postings) if (p.kind === 'transfer-in') lagsMs.push(appliedAtMs - p.occurredAt);
+    if (lags === null) return;
+    for (const p of postings) {
+      if (p.kind !== 'transfer-in') continue;
+      lags.fromDecisionMs.push(appliedAtMs - p.occurredAt);
+      lags.fromCommitMs.push(appliedAtMs - (commits.firstFrom(p.occurredAt) ?? p.occurredAt));
+    }
   });
   return {
     start(): void {
-      lagsMs = [];
+      lags = { fromCommitMs: [], fromDecisionMs: [] };
     },
-    stop(): number[] {
-      const out = lagsMs ?? [];
-      lagsMs = null;
+    stop(): SyncLags {
+      const out = lags ?? { fromCommitMs: [], fromDecisionMs: [] };
+      lags = null;
       return out;
     },
   };
@@ -295,9 +331,10 @@ async function main(): Promise<number> {
   watchdog.unref();
 
   const clock = createSystemClock();
-  const bank = createBank({ dataDir, coreClock: clock, channelClock: clock, random: cryptoRandom, synchronous: o.synchronous });
+  const commits = coreCommitTimes();
+  const bank = createBank({ dataDir, coreClock: clock, channelClock: clock, random: cryptoRandom, synchronous: o.synchronous, onCommitted: commits.note });
   bank.start();
-  const syncLags = recordSyncLags(bank);
+  const syncLags = recordSyncLags(bank, commits);
   const adminToken = randomToken(cryptoRandom);
   const bankServer = await listen(createApp({ bank, adminToken }).fetch);
   const bare = new Hono();
@@ -334,7 +371,7 @@ async function main(): Promise<number> {
       syncLags.start();
       const r = await phase(label, 'scrollbank', o.requests, o.timeLimitMs);
       await waitUntilQuiet(bank);
-      const writePath = { commits: bank.commitCount() - commitsBefore, transfers: r.completed - r.failureCount, syncLagsMs: syncLags.stop() };
+      const writePath = { commits: bank.commitCount() - commitsBefore, transfers: r.completed - r.failureCount, syncLags: syncLags.stop() };
       return [r, writePath];
     };
 
@@ -379,7 +416,7 @@ async function main(): Promise<number> {
 
     const writePaths = measured.flatMap((r) => (r.writePath === null ? [] : [r.writePath]));
     const commitsPerTransfer = sum(writePaths.map((w) => w.commits)) / sum(writePaths.map((w) => w.transfers));
-    const syncLagP99Ms = percentile(writePaths.flatMap((w) => w.syncLagsMs).sort((a, b) => a - b), 99);
+    const syncLagP99Ms = percentile(writePaths.flatMap((w) => w.syncLags.fromCommitMs).sort((a, b) => a - b), 99);
     console.log(
       `transfers/s: ${bankMedian.perSecond.toFixed(0)}; bare hono req/s: ${bareMedian.perSecond.toFixed(0)}; ` +
         `ratio: ${(bankMedian.perSecond / bareMedian.perSecond).toFixed(3)}; p50 ms: ${bankMedian.p50Ms.toFixed(2)}; p99 ms: ${bankMedian.p99Ms.toFixed(2)}; ` +
