@@ -26,7 +26,7 @@ function readIncoming(incoming: IncomingMessage): Promise<string> {
     const chunks: Buffer[] = [];
     let size = 0;
     const done = () => {
-      incoming.off('data', onData).off('end', onEnd).off('error', onError);
+      incoming.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
     };
     const onData = (chunk: Buffer) => {
       size += chunk.byteLength;
@@ -46,7 +46,12 @@ function readIncoming(incoming: IncomingMessage): Promise<string> {
       done();
       reject(error);
     };
-    incoming.on('data', onData).on('end', onEnd).on('error', onError);
+    // A client that goes away mid-body: the request ends here, whether or not an error came first.
+    const onClose = () => {
+      done();
+      reject(badRequest('the body was cut off before its end'));
+    };
+    incoming.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
   });
 }
 
