@@ -176,7 +176,9 @@ async function restore(dataDir: string, probe: BuiltMessage['probe'], settleLimi
   const stalls = stallProbe();
   const startedAt = performance.now();
   const clock = createSystemClock();
-  const bank = createBank({ dataDir, coreClock: clock, channelClock: clock, random: cryptoRandom, synchronous: 'FULL' });
+  // As npm start runs it: the core on its own thread.
+  const bank = createBank({ dataDir, coreClock: clock, channelClock: clock, random: cryptoRandom, synchronous: 'FULL', coreThread: true });
+  await bank.ready();
   bank.start();
   const startMs = performance.now() - startedAt;
   const watcher = watchUnfinished(join(dataDir, 'channel.db'));

@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { closeServer, listen } from './loopback.ts';
 import cliProgress from 'cli-progress';
 import { Hono } from 'hono';
-import { createBank, type Bank, type Side } from '../src/bank.ts';
+import { createBank, type Bank } from '../src/bank.ts';
 import { CONSUMER_NAME } from '../src/channel/log-consumer.ts';
 import { createSystemClock } from '../src/lib/clock.ts';
 import { cryptoRandom, randomToken } from '../src/lib/ids.ts';
@@ -47,15 +47,19 @@ type Options = {
   synchronous: Synchronous;
   inlineClient: boolean;
   client: LoadSpec['client'];
+  /** The core on its own worker thread, as npm start runs it, or on the server's thread, as the tests and the simulator run it. */
+  core: 'thread' | 'inline';
 };
 
 const USAGE = `usage: npm run bench:transfers -- [--rounds N] [--customers N] [--concurrency C] [--requests R] [--warmup W]
        [--time-limit SECONDS] [--synchronous FULL|NORMAL|OFF] [--client http|fetch] [--inline-client]
+       [--core thread|inline]
 
   After a warm-up (W transfers, default 300, then the bare route for as long as they took),
   N rounds (default 5) each measure R requests (default 5000) on the bare Hono route and R on
   POST /transfers, in alternating order; a phase stops early at the time limit (default 30 s).
-  Medians over the rounds are reported; progress goes to stderr.`;
+  Medians over the rounds are reported; progress goes to stderr. The core runs on its own worker
+  thread, as npm start runs it (--core inline: on the server's thread, as the tests run it).`;
 
 function wholeNumber(name: string, value: string, max: number): number {
   const n = Number(value);
@@ -77,6 +81,7 @@ function parseOptions(argv: string[]): Options {
       synchronous: { type: 'string', default: 'FULL' },
       'inline-client': { type: 'boolean', default: false },
       client: { type: 'string', default: 'http' },
+      core: { type: 'string', default: 'thread' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -88,6 +93,8 @@ function parseOptions(argv: string[]): Options {
   if (synchronous !== 'FULL' && synchronous !== 'NORMAL' && synchronous !== 'OFF') throw new Error(`--synchronous must be FULL, NORMAL or OFF\n${USAGE}`);
   const client = values.client;
   if (client !== 'http' && client !== 'fetch') throw new Error(`--client must be http or fetch\n${USAGE}`);
+  const core = values.core;
+  if (core !== 'thread' && core !== 'inline') throw new Error(`--core must be thread or inline\n${USAGE}`);
   const o: Options = {
     rounds: wholeNumber('rounds', values.rounds, MAX_ROUNDS),
     customers: wholeNumber('customers', values.customers, 10_000),
@@ -98,6 +105,7 @@ function parseOptions(argv: string[]): Options {
     synchronous,
     inlineClient: values['inline-client'],
     client,
+    core,
   };
   // An account holds at most one unfinished transfer: each client in flight needs its own senders.
   if (o.concurrency < 1 || o.customers < o.concurrency) throw new Error(`need 1 <= --concurrency <= --customers\n${USAGE}`);
@@ -270,8 +278,8 @@ async function waitUntilQuiet(bank: Bank): Promise<void> {
 function coreCommitTimes() {
   const times: number[] = [];
   return {
-    note(side: Side): void {
-      if (side === 'core') times.push(Date.now());
+    note(atMs: number): void {
+      times.push(atMs);
     },
     /** The first core commit at or after `ms`: the one that made a decision taken at `ms` durable (or a later one, never an earlier). */
     firstFrom(ms: number): number | null {
@@ -332,7 +340,8 @@ async function main(): Promise<number> {
 
   const clock = createSystemClock();
   const commits = coreCommitTimes();
-  const bank = createBank({ dataDir, coreClock: clock, channelClock: clock, random: cryptoRandom, synchronous: o.synchronous, onCommitted: commits.note });
+  const bank = createBank({ dataDir, coreClock: clock, channelClock: clock, random: cryptoRandom, synchronous: o.synchronous, onCoreCommitted: commits.note, coreThread: o.core === 'thread' });
+  await bank.ready();
   bank.start();
   const syncLags = recordSyncLags(bank, commits);
   const adminToken = randomToken(cryptoRandom);
@@ -346,7 +355,7 @@ async function main(): Promise<number> {
     console.log(
       `bench:transfers  node ${process.version}, ${availableParallelism()} cores, synchronous=${o.synchronous}, ` +
         `${o.customers} customers, concurrency ${o.concurrency}, ${o.rounds} rounds of ${o.requests} requests per route after ${o.warmup} warm-up, ` +
-        `${o.client} client on ${o.inlineClient ? 'the server thread' : 'a worker thread'}, loopback`,
+        `${o.client} client on ${o.inlineClient ? 'the server thread' : 'a worker thread'}, core ${o.core === 'thread' ? 'on its own thread' : 'on the server thread'}, loopback`,
     );
     const setupStarted = performance.now();
     const opening = progressBar('opening customers |{bar}| {value}/{total}');

@@ -3,7 +3,8 @@
  * them, and the fault queue. src/main.ts, the tests and the simulator all build through here.
  */
 import { join } from 'node:path';
-import { createCoreBanking } from './core/core-banking.ts';
+import { createCoreBanking, type CoreBanking } from './core/core-banking.ts';
+import { createCoreThread } from './core/core-thread.ts';
 import { createChannel } from './channel/channel.ts';
 import type { Clock } from './lib/clock.ts';
 import type { Inspect, TransferInspector } from './lib/inspect.ts';
@@ -58,11 +59,22 @@ export type BankDeps = {
   transferInspector?: TransferInspector;
   /** After each commit of a side, before its effects leave: the simulator crashes the side from here. */
   onCommitted?: (side: Side) => void;
+  /** The wall-clock time of each core commit (bench:transfers' sync lag); from the core's thread, reported after the fact. */
+  onCoreCommitted?: (atMs: number) => void;
   /** The simulator's network between the sides; none in production (see src/net/link.ts). */
   network?: NetworkPolicy;
   /** The simulator's lag between an append to the event log and the consumer's wake-up; none in production. */
   logWakeDelayMs?: () => number;
+  /**
+   * The core on a worker thread of its own (src/core/core-thread.ts), as src/main.ts and the
+   * benchmarks run it; the simulator and the tests keep it on theirs. Needs the system clock on
+   * both sides, and takes neither an inspector nor onCommitted for the core (onCoreCommitted reports).
+   */
+  coreThread?: boolean;
 };
+
+/** What the bank, the admin routes and the checks use of the core, on this thread or its own. */
+export type CoreSide = Pick<CoreBanking, 'start' | 'stop' | 'commitCount' | 'durable' | 'running' | 'openAccount' | 'deposit' | 'readModel'>;
 
 export type Side = 'channel' | 'core';
 
@@ -74,23 +86,35 @@ export function createBank(deps: BankDeps) {
   const logDb = openDatabase(join(deps.dataDir, 'log.db'), 'log', deps.synchronous);
   const log = createEventLog(logDb, clock, faults, { wakeDelayMs: deps.logWakeDelayMs });
   const link = createLink({ clock, faults, latencyMs: settings.linkLatencyMs, network: deps.network });
-  const core = createCoreBanking({
-    dbPath: join(deps.dataDir, 'core.db'),
-    clock: deps.coreClock,
-    link,
-    log,
-    rules: {
-      cutoffMs: settings.cutoffMs,
-      allowedSkewMs: settings.allowedSkewMs,
-      enforceCutoff: protocol.S5,
-      fence: protocol.S6,
-      pruneIntervalMs: settings.cutoffMs,
-    },
-    pruneMarginMs: settings.cutoffMarginMs,
-    inspect: deps.inspect,
-    synchronous: deps.synchronous,
-    onCommitted: deps.onCommitted && (() => deps.onCommitted!('core')),
-  });
+  const rules = {
+    cutoffMs: settings.cutoffMs,
+    allowedSkewMs: settings.allowedSkewMs,
+    enforceCutoff: protocol.S5,
+    fence: protocol.S6,
+    pruneIntervalMs: settings.cutoffMs,
+  };
+  const thread = deps.coreThread
+    ? createCoreThread({ dbPath: join(deps.dataDir, 'core.db'), logPath: join(deps.dataDir, 'log.db'), link, log, rules, pruneMarginMs: settings.cutoffMarginMs, synchronous: deps.synchronous, onCommitted: deps.onCoreCommitted })
+    : null;
+  const core: CoreSide =
+    thread ??
+    createCoreBanking({
+      dbPath: join(deps.dataDir, 'core.db'),
+      clock: deps.coreClock,
+      link,
+      log,
+      rules,
+      pruneMarginMs: settings.cutoffMarginMs,
+      inspect: deps.inspect,
+      synchronous: deps.synchronous,
+      onCommitted:
+        deps.onCommitted || deps.onCoreCommitted
+          ? () => {
+              deps.onCoreCommitted?.(deps.coreClock.now());
+              deps.onCommitted?.('core');
+            }
+          : undefined,
+    });
   const channel = createChannel({
     dbPath: join(deps.dataDir, 'channel.db'),
     clock,
@@ -124,6 +148,10 @@ export function createBank(deps: BankDeps) {
     log,
     core,
     channel,
+    /** Resolves once the core's thread has loaded (at once with the core on this thread): await it before `start`. */
+    ready(): Promise<void> {
+      return thread === null ? Promise.resolve() : thread.ready();
+    },
     start(): void {
       core.start();
       channel.start();
@@ -160,7 +188,8 @@ export function createBank(deps: BankDeps) {
     },
     close(): void {
       channel.stop();
-      core.stop();
+      if (thread !== null) thread.close();
+      else core.stop();
       logDb.close();
     },
   };

@@ -51,8 +51,12 @@ async function main(): Promise<void> {
     random: cryptoRandom,
     inspect: inspect?.inspect,
     transferInspector: inspect?.transfers,
+    // The talk's core is another server: here it gets a thread, and the machine's second core.
+    // With INSPECT=1 it stays on this thread, where the inspector can see its actor.
+    coreThread: inspect === undefined,
     settings: { cutoffMs: config.cutoffMs, responseTimeoutMs: config.responseTimeoutMs, queryTimeoutMs: config.responseTimeoutMs, maxAmountWon: config.maxAmountWon, reconcileIntervalMs: config.reconcileMs },
   });
+  await bank.ready();
   bank.start();
 
   const adminToken = config.adminToken ?? randomToken(cryptoRandom);
