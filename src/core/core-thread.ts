@@ -33,6 +33,8 @@ export type CoreThreadData = {
   pruneMarginMs: number;
   synchronous: Synchronous;
   replyPort: MessagePort;
+  /** Where the worker posts what it sends the channel's thread (FromCore), in order. */
+  eventPort: MessagePort;
   signal: SharedArrayBuffer;
   /** Whether to report each commit's time. */
   reportCommits: boolean;
@@ -46,7 +48,11 @@ export type CoreThreadCall =
   | { op: 'commitCount' }
   | { op: 'running' };
 
-export type ToCore = { t: 'request'; message: LinkRequest } | { t: 'call'; call: CoreThreadCall } | { t: 'durable'; id: number } | { t: 'close' };
+export type ToCore = { t: 'request'; message: LinkRequest } | { t: 'call'; id: number; call: CoreThreadCall } | { t: 'durable'; id: number } | { t: 'close' };
+
+/** The answer to call `id`; a boot that failed answers whatever call is waiting (id BOOT_FAILED). */
+export type CallReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
+export const BOOT_FAILED = -1;
 
 export type FromCore =
   | { t: 'response'; message: LinkResponse }
@@ -83,6 +89,7 @@ function tsxEsmApi(): string {
 
 export function createCoreThread(deps: CoreThreadDeps) {
   const { port1: replies, port2: replyPort } = new MessageChannel();
+  const { port1: events, port2: eventPort } = new MessageChannel();
   const signal = new SharedArrayBuffer(4);
   const flag = new Int32Array(signal);
   const data: CoreThreadData = {
@@ -92,6 +99,7 @@ export function createCoreThread(deps: CoreThreadDeps) {
     pruneMarginMs: deps.pruneMarginMs,
     synchronous: deps.synchronous ?? 'FULL',
     replyPort,
+    eventPort,
     signal,
     reportCommits: deps.onCommitted !== undefined,
   };
@@ -104,13 +112,13 @@ export function createCoreThread(deps: CoreThreadDeps) {
       .then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })
       .catch((error) => {
         const why = 'the core thread did not start: ' + (error && error.stack || error);
-        require('node:worker_threads').parentPort.postMessage({ t: 'boot-failed', error: why });
-        workerData.replyPort.postMessage({ ok: false, error: why });
+        workerData.eventPort.postMessage({ t: 'boot-failed', error: why });
+        workerData.replyPort.postMessage({ id: ${BOOT_FAILED}, ok: false, error: why });
         const signal = new Int32Array(workerData.signal);
         Atomics.store(signal, 0, 1);
         Atomics.notify(signal, 0);
       });`;
-  const worker = new Worker(boot, { eval: true, workerData: data, transferList: [replyPort] });
+  const worker = new Worker(boot, { eval: true, workerData: data, transferList: [replyPort, eventPort] });
   let failure: string | null = null;
   let closing = false;
   // An error thrown on the core's thread is not caught here: as on one thread, it ends the process.
@@ -139,7 +147,9 @@ export function createCoreThread(deps: CoreThreadDeps) {
   // Nobody need wait for it; a failed boot also answers the first call with its error.
   ready.catch(() => undefined);
 
-  worker.on('message', (m: FromCore) => {
+  function handle(m: FromCore): void {
+    // A closed bank takes nothing more: log.db is closed, and the channel has stopped.
+    if (closing) return;
     switch (m.t) {
       case 'ready':
         booted?.resolve();
@@ -164,19 +174,39 @@ export function createCoreThread(deps: CoreThreadDeps) {
         return;
       }
     }
-  });
+  }
+  events.on('message', handle);
+
+  /**
+   * What the worker sent before it answered the call just made, handled now: after a stop, the
+   * batches it had committed are appended to the log before anything else happens (a restart
+   * then reads the relay's position with them in it, and publishes nothing twice).
+   */
+  function takeSent(): void {
+    for (let m = receiveMessageOnPort(events); m !== undefined; m = receiveMessageOnPort(events)) handle(m.message as FromCore);
+  }
+
+  let lastCall = 0;
 
   /** One operator call, answered before it returns (the worker's first answer waits for its boot). */
   function call<T>(c: CoreThreadCall): T {
     assert(failure === null, `the core's thread is gone: ${failure}`);
+    const id = ++lastCall;
     Atomics.store(flag, 0, 0);
-    worker.postMessage({ t: 'call', call: c } satisfies ToCore);
-    const woke = Atomics.wait(flag, 0, 0, CORE_CALL_TIMEOUT_MS);
-    assert(woke !== 'timed-out', `the core's thread did not answer ${c.op} within ${CORE_CALL_TIMEOUT_MS} ms`);
-    const reply = receiveMessageOnPort(replies)?.message as { ok: true; value: T } | { ok: false; error: string } | undefined;
-    assert(reply !== undefined, `the core's thread signalled ${c.op} without an answer`);
-    if (!reply.ok) throw new Error(reply.error);
-    return reply.value;
+    worker.postMessage({ t: 'call', id, call: c } satisfies ToCore);
+    if (Atomics.wait(flag, 0, 0, CORE_CALL_TIMEOUT_MS) === 'timed-out') {
+      // A core that does not answer is gone: its late answer must never pass for another call's.
+      failure = `the core's thread did not answer ${c.op} within ${CORE_CALL_TIMEOUT_MS} ms`;
+      void worker.terminate();
+      throw new Error(failure);
+    }
+    for (let m = receiveMessageOnPort(replies); m !== undefined; m = receiveMessageOnPort(replies)) {
+      const reply = m.message as CallReply;
+      if (reply.id !== id && reply.id !== BOOT_FAILED) continue; // an answer nobody waits for any more
+      if (!reply.ok) throw new Error(reply.error);
+      return reply.value as T;
+    }
+    throw new Error(`the core's thread signalled ${c.op} without an answer`);
   }
 
   function readModel(): CoreStore {
@@ -204,6 +234,7 @@ export function createCoreThread(deps: CoreThreadDeps) {
       running = false;
       deps.link.onRequest(null);
       call({ op: 'stop' });
+      takeSent();
       rejectWaiting();
     },
     commitCount: (): number => call<number>({ op: 'commitCount' }),
@@ -226,6 +257,7 @@ export function createCoreThread(deps: CoreThreadDeps) {
     close(): void {
       this.stop();
       closing = true;
+      events.close();
       reads?.db.close();
       reads = null;
       worker.postMessage({ t: 'close' } satisfies ToCore);

@@ -12,14 +12,15 @@ import type { EventLogWriter, ProducerPosition } from '../net/event-log.ts';
 import type { Link } from '../net/link.ts';
 import type { LinkRequest, LinkResponse, LogRecord } from '../net/messages.ts';
 import { createCoreBanking, type DepositInput } from './core-banking.ts';
-import type { CoreThreadCall, CoreThreadData, FromCore, ToCore } from './core-thread.ts';
+import type { CallReply, CoreThreadCall, CoreThreadData, FromCore, ToCore } from './core-thread.ts';
 
 const data = workerData as CoreThreadData;
 const port = parentPort!;
+const events: MessagePort = data.eventPort;
 const replies: MessagePort = data.replyPort;
 const signal = new Int32Array(data.signal);
 
-const post = (message: FromCore) => port.postMessage(message);
+const post = (message: FromCore) => events.postMessage(message);
 
 let toCore: ((m: LinkRequest) => void) | null = null;
 /** The core's side of the link: answers go to the channel's thread, whose link carries them on. */
@@ -84,10 +85,11 @@ port.on('message', (message: ToCore) => {
       return;
     case 'call': {
       // The caller waits on `signal`: the reply is on its port before the signal moves.
+      const { id } = message;
       try {
-        replies.postMessage({ ok: true, value: perform(message.call) });
+        replies.postMessage({ id, ok: true, value: perform(message.call) } satisfies CallReply);
       } catch (error) {
-        replies.postMessage({ ok: false, error: error instanceof Error ? error.message : String(error) });
+        replies.postMessage({ id, ok: false, error: error instanceof Error ? error.message : String(error) } satisfies CallReply);
       }
       Atomics.store(signal, 0, 1);
       Atomics.notify(signal, 0);
@@ -106,6 +108,7 @@ port.on('message', (message: ToCore) => {
     case 'close':
       core.stop();
       logReader.close();
+      events.close();
       port.close();
       return;
   }

@@ -111,4 +111,42 @@ test('across the thread the link keeps its faults, and a core restart loses only
     assert.equal(checkInvariants(bank, [1, 2, 3, 5, 6, 7]), []);
   }));
 
+/** Ten transfers sent, then the channel's thread held while the core's decides, commits and posts its answers and relay batches. */
+async function sendWhileBusy(bank: Bank): Promise<void> {
+  const people = Array.from({ length: 10 }, (_, i) => bank.openCustomer(`C${i}`, 50_000));
+  await bank.durable();
+  await quiet(bank);
+  people.forEach((p, i) => send(bank, p, people[(i + 1) % people.length]!, 100));
+  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+  const heldFrom = performance.now();
+  while (performance.now() - heldFrom < 100) {
+    // the channel's thread is busy; the core's is not
+  }
+}
+
+test('a core restart with relay batches still on their way publishes nothing twice', () =>
+  withThreadedBank(async (bank) => {
+    await sendWhileBusy(bank);
+    bank.restart('core');
+    await quiet(bank);
+    const outboxRows = bank.core.readModel().db.prepare('SELECT COUNT(*) FROM log_outbox').pluck().get() as number;
+    assert.is(bank.log.endOffset() - 1, outboxRows, 'one log record per outbox row');
+    assert.equal(checkInvariants(bank, [1, 2, 3, 5, 6, 7]), []);
+  }));
+
+test('closing with answers and relay batches still on their way throws nothing later', async () => {
+  const errors: unknown[] = [];
+  const onError = (e: unknown) => errors.push(e);
+  process.on('uncaughtException', onError);
+  try {
+    await withThreadedBank(async (bank) => {
+      await sendWhileBusy(bank);
+    });
+    await new Promise((r) => setTimeout(r, 300));
+  } finally {
+    process.off('uncaughtException', onError);
+  }
+  assert.equal(errors.map(String), []);
+});
+
 test.run();
