@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
+import { DUE_BATCH } from '../../src/channel/transfers/durable-transfers.ts';
 import { assertInvariants, balanceOf, createdId, makeBank, openCustomer, run, stateOf, transfer, type TestBank } from '../helpers.ts';
 
 /** A bank whose channel can be made to die right after its next commit, before that commit's effects leave. */
@@ -150,6 +151,41 @@ test('a request that reaches a core that is down is lost, and the transfer fails
     run(bank, 10_000);
     assert.is(stateOf(bank, id), 'failed');
     assert.is(bank.channel.transfer(id)!.reason, 'not-received');
+    assertInvariants(bank, [1, 2, 3, 4, 5, 6, 7]);
+  }));
+
+test('a restore of more unfinished transfers than one due batch works them a bounded batch at a time, and every one settles correctly', () =>
+  withBank((bank) => {
+    const count = 2 * DUE_BATCH + 7;
+    const senders = Array.from({ length: count }, (_, i) => openCustomer(bank, `Sender ${i + 1}`, 10_000));
+    const lee = openCustomer(bank, 'Lee', 0);
+    // The core is down: every request is lost, and every transfer waits in `sent` for its timeout.
+    bank.core.stop();
+    const ids = senders.map((s) => createdId(transfer(bank, s, lee, 1_000)));
+    run(bank);
+    assert.is(bank.channel.unfinishedCount(), count);
+    assert.ok(ids.every((id) => stateOf(bank, id) === 'sent'));
+
+    // The channel dies and comes back; the core comes back. Nothing is loaded or sent yet.
+    bank.restart('channel');
+    bank.core.start();
+    assert.ok(ids.every((id) => stateOf(bank, id) === 'sent'), 'a restore changes nothing by itself');
+
+    // The one timer of the deadline index fires for the earliest deadline: one bounded batch moves.
+    const due = bank.time.nextDueAt()!;
+    run(bank, due - bank.time.now() - 1);
+    assert.ok(ids.every((id) => stateOf(bank, id) === 'sent'));
+    bank.time.fireNext();
+    const timedOut = ids.filter((id) => stateOf(bank, id) !== 'sent').length;
+    assert.is(timedOut, DUE_BATCH, 'the first turn works exactly one due batch');
+
+    run(bank, 60_000);
+    for (const id of ids) {
+      assert.is(stateOf(bank, id), 'failed');
+      assert.is(bank.channel.transfer(id)!.reason, 'not-received');
+    }
+    assert.is(bank.channel.unfinishedCount(), 0);
+    assert.equal(balanceOf(bank, lee), { core: 0, channel: 0 });
     assertInvariants(bank, [1, 2, 3, 4, 5, 6, 7]);
   }));
 
