@@ -259,7 +259,7 @@ async function main(): Promise<number> {
 
     console.log();
     printTable([
-      ['bank.start() returned after', `${r.startMs.toFixed(0)} ms`],
+      ['core thread loaded and bank.start() returned after', `${r.startMs.toFixed(0)} ms`],
       ['serving after (first GET /accounts/:id/transactions answered)', `${r.servingMs.toFixed(0)} ms`],
       ['longest event-loop stall until all settled', `${r.stallMs.toFixed(1)} ms`],
       ['all settled after', `${settled} ms`],
