@@ -63,7 +63,8 @@ export function createTransferService(deps: TransferServiceDeps) {
 
   return {
     requestTransfer(r: TransferRequest): RequestOutcome {
-      const bodyHash = bodyHashOf(r);
+      // Only a key needs the body's hash: it tells a retry from a different request under that key (S7).
+      const bodyHash = r.idempotencyKey === null ? null : bodyHashOf(r);
       if (r.idempotencyKey !== null) {
         const prior = store.byKey(r.customerId, r.idempotencyKey);
         if (prior !== undefined) {
