@@ -5,6 +5,7 @@
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
+import { tsxEsmApiUrl } from '../src/lib/tsx-worker.ts';
 
 /** One request a client may send: its headers and its body. */
 export type RequestShape = { headers: Record<string, string>; body: string };
@@ -147,7 +148,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
 /** A load generator on its own thread, so the client's work does not share the server's event loop. */
 export function startLoadWorker() {
   // Node 20 does not carry tsx's loader into workers: the worker registers it, then loads this file.
-  const boot = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(import.meta.url)}); })`;
+  const boot = `import(${JSON.stringify(tsxEsmApiUrl())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(import.meta.url)}); })`;
   const worker = new Worker(boot, { eval: true });
   let pending: { resolve: (r: LoadResult) => void; reject: (e: unknown) => void } | null = null;
   let broken: unknown = null;

@@ -9,12 +9,9 @@
  * for the worker's reply. The simulator and the tests keep the core on their own thread.
  */
 import Database from 'better-sqlite3';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { assert } from '../lib/assert.ts';
+import { tsxEsmApiUrl } from '../lib/tsx-worker.ts';
 import type { Synchronous } from '../lib/sqlite.ts';
 import type { CoreRules } from '../machines/core-banking.ts';
 import type { EventLogWriter, ProducerPosition } from '../net/event-log.ts';
@@ -76,17 +73,6 @@ export type CoreThreadDeps = {
   onCommitted?: (atMs: number) => void;
 };
 
-/**
- * The URL of tsx's ESM register API, from the package's own exports map: import.meta.resolve
- * is missing under tsx's require hook (uvu -r tsx), and require's resolver picks the CommonJS
- * build, which cannot be imported.
- */
-function tsxEsmApi(): string {
-  const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
-  const exportsMap = (JSON.parse(readFileSync(manifest, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports;
-  return pathToFileURL(join(dirname(manifest), exportsMap['./esm/api']!.import.default)).href;
-}
-
 export function createCoreThread(deps: CoreThreadDeps) {
   const { port1: replies, port2: replyPort } = new MessageChannel();
   const { port1: events, port2: eventPort } = new MessageChannel();
@@ -105,7 +91,7 @@ export function createCoreThread(deps: CoreThreadDeps) {
   };
   // Node 20 does not carry tsx's loader into workers: the worker registers it, then loads the core.
   const entry = new URL('./core-worker.ts', import.meta.url).href;
-  const tsxApi = tsxEsmApi();
+  const tsxApi = tsxEsmApiUrl();
   // A boot that fails answers the first call with its error, which is waiting for it on the signal.
   const boot = `const { workerData } = require('node:worker_threads');
     import(${JSON.stringify(tsxApi)})

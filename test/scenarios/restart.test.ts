@@ -201,13 +201,18 @@ test('a core restarted on a database from before db/006 resumes its relay after 
     run(bank);
     assert.is(bank.log.endOffset(), end, 'with its position in the log, a restarted relay publishes nothing twice');
 
+    /** What a log from before db/006 lacks: the relay's position. */
+    const forgetRelayPosition = () => {
+      const logDb = new Database(join(bank.dataDir, 'log.db'));
+      try {
+        logDb.prepare('DELETE FROM producer_positions').run();
+      } finally {
+        logDb.close();
+      }
+    };
+
     // A database from before db/006: the relay marked rows published in core.db and kept no position.
-    const logDb = new Database(join(bank.dataDir, 'log.db'));
-    try {
-      logDb.prepare('DELETE FROM producer_positions').run();
-    } finally {
-      logDb.close();
-    }
+    forgetRelayPosition();
     const marked = bank.core.readModel().db.prepare('UPDATE log_outbox SET published = 1').run().changes;
     assert.ok(marked > 0);
     bank.restart('core');
@@ -215,12 +220,7 @@ test('a core restarted on a database from before db/006 resumes its relay after 
     assert.is(bank.log.endOffset(), end, 'the marked rows are not published again');
 
     // Without the marks (and no position) the relay starts from the top: the check above can fail.
-    const fresh = new Database(join(bank.dataDir, 'log.db'));
-    try {
-      fresh.prepare('DELETE FROM producer_positions').run();
-    } finally {
-      fresh.close();
-    }
+    forgetRelayPosition();
     bank.core.readModel().db.prepare('UPDATE log_outbox SET published = 0').run();
     bank.restart('core');
     run(bank);
