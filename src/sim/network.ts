@@ -40,7 +40,7 @@ function followsCommit(m: Message): boolean {
 }
 
 export class SimNetwork implements NetworkPolicy {
-  /** Once faults stop, every message arrives once, after plain latency. */
+  /** Once faults stop, every message arrives once, after plain latency, and no commit is followed by a crash. */
   calm = false;
   cut = false;
   private crashAfterSend: SimulatedCrash | null = null;
@@ -53,6 +53,16 @@ export class SimNetwork implements NetworkPolicy {
 
   private latency(): number {
     return this.prng.int(1, BOUNDS.maxLatencyMs);
+  }
+
+  /**
+   * After each commit of a side (the bank's onCommitted), before the batch's effects leave: a
+   * crash here loses every answer, send and wake-up the batch queued, while its writes stay.
+   */
+  afterCommit(side: 'channel' | 'core'): void {
+    if (this.calm || !this.prng.chance(this.faults.batchCrashP)) return;
+    this.trace(`${side} crashes after a commit, before its effects leave`);
+    throw new SimulatedCrash(side, 'after a commit, before its effects');
   }
 
   deliveries(pipe: LinkPipe, message: Message): readonly number[] {

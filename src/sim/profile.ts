@@ -39,6 +39,8 @@ export type FaultProfile = {
   lateDelayP: number;
   /** Per execute/query request and answer: the sender crashes right after the commit before it. */
   commitCrashP: number;
+  /** Per commit of either side: the side crashes after the commit returned, before any of its effects leave. */
+  batchCrashP: number;
   /** Mean time between each kind of episode (0: never). */
   cutEveryMs: number;
   pauseEveryMs: number;
@@ -84,6 +86,7 @@ export function drawProfile(prng: Prng): SimProfile {
       pauseEveryMs: on(0.5, prng.int(10_000, 60_000)),
       redeliverEveryMs: on(0.5, prng.int(10_000, 60_000)),
       crashEveryMs: on(0.5, prng.int(15_000, 90_000)),
+      batchCrashP: on(0.4, prng.pick([0.001, 0.005])),
     },
   };
 }

@@ -92,6 +92,7 @@ export async function runSeed(options: SimOptions): Promise<SimResult> {
     settings: SIM_SETTINGS,
     synchronous: 'OFF', // the 'disk' survives every simulated crash; power cuts are not simulated
     network,
+    onCommitted: (side) => network.afterCommit(side),
     // The consumer wakes a little after an append, so the log and the link's answer race.
     logWakeDelayMs: () => prng.int(0, profile.logWakeMaxMs),
   });

@@ -56,6 +56,18 @@ test('a run exercises what it claims: crashes, redeliveries, retries, refusals, 
   for (const [k, n] of Object.entries(totals)) assert.ok(n > 0, `${k}: ${n}`);
 });
 
+test('crashes land between a batch\'s commit and its effects, on both sides, and nothing breaks', async () => {
+  const crashes = { channel: 0, core: 0 };
+  let seeds = 0;
+  for (let seed = 1; seed <= 60 && (crashes.channel === 0 || crashes.core === 0); seed++, seeds++) {
+    const lines: string[] = [];
+    const result = await runSeed({ seed, transfers: 100, protocol: FULL_PROTOCOL, trace: (l) => lines.push(l) });
+    assert.equal(violationLines(result, 100, 'full'), []);
+    for (const side of ['channel', 'core'] as const) crashes[side] += lines.filter((l) => l.includes(`${side} crashes after a commit, before its effects leave`)).length;
+  }
+  assert.ok(crashes.channel > 0 && crashes.core > 0, `${JSON.stringify(crashes)} over ${seeds} seeds`);
+});
+
 test('both orders happen: some transfers are settled by the link\'s answer (the sender\'s posting applied from it), others by the log', async () => {
   const by = { response: 0, log: 0, query: 0 };
   for (let seed = 1; seed <= 10; seed++) {
