@@ -50,6 +50,7 @@ export function createChannelStore(db: Db) {
     insertCustomer: db.prepare('INSERT INTO customers (name, created_at) VALUES (?, ?)'),
     getCustomer: db.prepare('SELECT id, name FROM customers WHERE id = ?'),
     insertToken: db.prepare('INSERT INTO tokens (token_hash, customer_id) VALUES (?, ?)'),
+    deleteTokensOf: db.prepare('DELETE FROM tokens WHERE customer_id = ?'),
     customerByToken: db.prepare('SELECT c.id, c.name FROM tokens t JOIN customers c ON c.id = t.customer_id WHERE t.token_hash = ?'),
     ensureAccount: db.prepare('INSERT OR IGNORE INTO accounts (id) VALUES (?)'),
     setOwner: db.prepare('UPDATE accounts SET customer_id = ? WHERE id = ?'),
@@ -96,6 +97,8 @@ export function createChannelStore(db: Db) {
     createCustomer: (name: string, at: number) => Number(s.insertCustomer.run(name, at).lastInsertRowid),
     customer: (id: number) => s.getCustomer.get(id) as Customer | undefined,
     addToken: (tokenHash: string, customerId: number) => void s.insertToken.run(tokenHash, customerId),
+    /** Deletes every token of a customer; returns how many there were. */
+    removeTokensOf: (customerId: number) => s.deleteTokensOf.run(customerId).changes,
     customerByTokenHash: (tokenHash: string) => s.customerByToken.get(tokenHash) as Customer | undefined,
     ensureAccount: (id: number) => void s.ensureAccount.run(id),
     setOwner: (accountId: number, customerId: number) => void s.setOwner.run(customerId, accountId),

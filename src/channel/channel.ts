@@ -78,6 +78,7 @@ export function createChannel(deps: ChannelDeps) {
   let lastReconcile: ReconcileReport | null = null;
   let commitsBefore = 0;
   const transitionListeners = new Set<TransitionListener>();
+  const revokedListeners = new Set<(customerId: number) => void>();
   const appliedListeners = new Set<AppliedListener>();
   const inspector = deps.transferInspector ?? (deps.inspect === undefined ? undefined : transferInspectorFrom(deps.inspect));
 
@@ -139,7 +140,13 @@ export function createChannel(deps: ChannelDeps) {
         if (running?.batch === batch) stop();
       },
     });
-    const identity = createIdentity({ store, batch, now: () => deps.clock.now(), random: deps.random });
+    const identity = createIdentity({
+      store,
+      batch,
+      now: () => deps.clock.now(),
+      random: deps.random,
+      onRevoked: (customerId) => revokedListeners.forEach((l) => l(customerId)),
+    });
     // The parts meet through the few functions each needs; `actors` is bound just below.
     let actors: DurableTransfers | null = null;
     const history = createHistory({
@@ -204,6 +211,15 @@ export function createChannel(deps: ChannelDeps) {
     },
     createCustomer: (name: string): { customer: Customer; token: string } => live().identity.createCustomer(name),
     registerAccount: (customerId: number, accountId: number): void => live().identity.registerAccount(customerId, accountId),
+    /** A new token for a customer, in the open batch (shown once). */
+    issueToken: (customerId: number): string => live().identity.issueToken(customerId),
+    /** Revokes every token of a customer: at once for new requests, and for open streams after the commit. */
+    revokeTokens: (customerId: number): number => live().identity.revokeTokens(customerId),
+    /** After the commit that revoked a customer's tokens. */
+    onTokensRevoked(listener: (customerId: number) => void): () => void {
+      revokedListeners.add(listener);
+      return () => revokedListeners.delete(listener);
+    },
     ownerOf: (accountId: number): number | null | undefined => live().identity.ownerOf(accountId),
     authenticate: (token: string): Customer | undefined => live().identity.authenticate(token),
     customer: (id: number) => live().identity.customer(id),

@@ -16,10 +16,12 @@ export const OWNER_CACHE_SIZE = 100_000;
 export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
 export type IdentityDeps = {
-  store: Pick<ChannelStore, 'createCustomer' | 'addToken' | 'customer' | 'customerByTokenHash' | 'ensureAccount' | 'account' | 'setOwner' | 'accountsOf'>;
+  store: Pick<ChannelStore, 'createCustomer' | 'addToken' | 'removeTokensOf' | 'customer' | 'customerByTokenHash' | 'ensureAccount' | 'account' | 'setOwner' | 'accountsOf'>;
   batch: GroupCommit;
   now: () => number;
   random: RandomSource;
+  /** After the commit that revoked a customer's tokens: open event streams signed with them end. */
+  onRevoked: (customerId: number) => void;
 };
 
 export function createIdentity(deps: IdentityDeps) {
@@ -37,6 +39,22 @@ export function createIdentity(deps: IdentityDeps) {
         return { id, name };
       });
       return { customer, token };
+    },
+    /** Another token for an existing customer (shown once: only its hash is stored). */
+    issueToken(customerId: number): string {
+      const token = randomToken(deps.random);
+      batch.run(() => store.addToken(hashToken(token), customerId));
+      return token;
+    },
+    /**
+     * Revokes every token of a customer. The cache forgets them in the same turn, before the
+     * commit: no request authenticated after this call gets in with one, even from memory.
+     */
+    revokeTokens(customerId: number): number {
+      const revoked = batch.run(() => store.removeTokensOf(customerId));
+      for (const [hash, customer] of tokenCache) if (customer.id === customerId) tokenCache.delete(hash);
+      batch.after(() => deps.onRevoked(customerId));
+      return revoked;
     },
     /** Records that an account the core opened belongs to a customer. */
     registerAccount(customerId: number, accountId: number): void {

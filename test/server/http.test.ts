@@ -221,6 +221,42 @@ test('the admin refuses a customer body that is not valid, and opens no customer
   assert.is(ctx.bank.channel.customer(1), undefined, 'no customer was opened');
 });
 
+test('the admin issues a customer another token (201, shown once), which works at once beside the first', async (ctx) => {
+  const kim = await openCustomer(ctx, 'Kim', 10_000);
+  const issued = await admin(ctx, 'POST', `/admin/customers/${kim.customerId}/tokens`);
+  assertStatus(issued, 201);
+  assert.equal(keysOf(issued.body), ['customerId', 'token']);
+  assert.is(issued.body.customerId, kim.customerId);
+  assert.is.not(issued.body.token, kim.token);
+  for (const token of [issued.body.token, kim.token]) assertStatus(await call(ctx, 'GET', '/me', { token }), 200, 'either token');
+  assertProblem(await admin(ctx, 'POST', '/admin/customers/999/tokens'), 404, 'no such customer');
+  assertProblem(await admin(ctx, 'POST', '/admin/customers/x/tokens'), 400, 'a malformed id');
+  assertProblem(await call(ctx, 'POST', `/admin/customers/${kim.customerId}/tokens`, { token: kim.token }), 403, 'a customer token');
+});
+
+test('revoking a customer\'s tokens refuses every one of them with 401 at once, on every route, cached or not', async (ctx) => {
+  const kim = await openCustomer(ctx, 'Kim', 10_000);
+  const lee = await openCustomer(ctx, 'Lee', 10_000);
+  const second = (await admin(ctx, 'POST', `/admin/customers/${kim.customerId}/tokens`)).body.token as string;
+  // Both tokens are known and remembered by the cache before the revocation.
+  for (const token of [kim.token, second]) assertStatus(await call(ctx, 'GET', '/me', { token }), 200);
+  const revoked = await admin(ctx, 'DELETE', `/admin/customers/${kim.customerId}/tokens`);
+  assertStatus(revoked, 200);
+  assert.equal(revoked.body, { customerId: kim.customerId, revoked: 2 });
+  for (const token of [kim.token, second]) {
+    assertProblem(await call(ctx, 'GET', '/me', { token }), 401, 'GET /me');
+    assertProblem(await call(ctx, 'GET', `/accounts/${kim.accountId}`, { token }), 401, 'GET /accounts/:id');
+    assertProblem(await call(ctx, 'GET', `/accounts/${kim.accountId}/transactions`, { token }), 401, 'history');
+    assertProblem(await postTransferNow(ctx, token, { fromAccountId: kim.accountId, toAccountId: lee.accountId, amount: 1 }), 401, 'POST /transfers');
+  }
+  assert.is(transferCount(ctx), 0, 'nothing was sent with a revoked token');
+  assertStatus(await call(ctx, 'GET', '/me', { token: lee.token }), 200, "another customer's token");
+  // A new token after the revocation works: revocation is of the tokens, not of the customer.
+  const fresh = (await admin(ctx, 'POST', `/admin/customers/${kim.customerId}/tokens`)).body.token as string;
+  assertStatus(await call(ctx, 'GET', '/me', { token: fresh }), 200);
+  assert.equal((await admin(ctx, 'DELETE', '/admin/customers/999/tokens')).status, 404);
+});
+
 test('a deposit from another bank is posted in the core and reaches the history through the log', async (ctx) => {
   const kim = await openCustomer(ctx, 'Kim', 10_000);
   // The answer waits for the core's commit, by when the relay has published: hold the log back.

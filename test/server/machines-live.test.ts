@@ -10,6 +10,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createApp, type App } from '../../src/server/app.ts';
 import { CONTENT_SECURITY_POLICY } from '../../src/server/routes/web.ts';
+import { MAX_STREAMS_PER_CUSTOMER } from '../../src/server/routes/transfer-stream.ts';
 import { createdId, makeBank, openCustomer, run, transfer, type TestBank, type TestCustomer, drivenApp } from '../helpers.ts';
 
 const ADMIN_TOKEN = 'admin-token-for-tests-0001';
@@ -124,6 +125,54 @@ test('watching needs a token (401), the owner or the admin (403), and a transfer
   const other = await problem(await stream(ctx, id, { query: `?access_token=${ctx.lee.token}` }), 403);
   assert.match(other.detail, 'another customer');
   await problem(await stream(ctx, 'tr_doesnotexist', { query: `?access_token=${ctx.kim.token}` }), 404);
+});
+
+test('one customer holds at most MAX_STREAMS_PER_CUSTOMER streams (429 past it), and everyone else still gets theirs', async (ctx) => {
+  ctx.bank.faults.add({ pipe: 'request', action: 'drop', count: 2, delayMs: 0 });
+  const kims = createdId(transfer(ctx.bank, ctx.kim, ctx.lee, 1_000));
+  const lees = createdId(transfer(ctx.bank, openCustomer(ctx.bank, 'Park', 5_000), ctx.kim, 1_000));
+  run(ctx.bank); // both stored and sent, and both requests lost: they stay unfinished while no time passes
+  const open: Response[] = [];
+  try {
+    for (let i = 0; i < MAX_STREAMS_PER_CUSTOMER; i++) {
+      const r = await stream(ctx, kims, { query: `?access_token=${ctx.kim.token}` });
+      assert.is(r.status, 200, `stream ${i + 1}`);
+      open.push(r);
+    }
+    const over = await problem(await stream(ctx, kims, { query: `?access_token=${ctx.kim.token}` }), 429);
+    assert.match(over.detail, `at most ${MAX_STREAMS_PER_CUSTOMER}`);
+    const park = ctx.bank.channel.readModel().allTransfers().find((t) => t.id === lees)!.customerId;
+    const parkToken = ctx.bank.channel.issueToken(park);
+    run(ctx.bank);
+    const others = [await stream(ctx, lees, { query: `?access_token=${parkToken}` }), await stream(ctx, kims, { query: `?access_token=${ADMIN_TOKEN}` })];
+    open.push(...others);
+    assert.equal(others.map((r) => r.status), [200, 200], 'another customer and the admin');
+  } finally {
+    await Promise.all(open.map((r) => r.body?.cancel()));
+  }
+  // Hung up: the customer may open streams again.
+  const again = await stream(ctx, kims, { query: `?access_token=${ctx.kim.token}` });
+  assert.is(again.status, 200);
+  await again.body?.cancel();
+});
+
+test('revoking a customer\'s tokens ends the streams they opened with a 401 problem event, and a reconnect gets a 401', async (ctx) => {
+  ctx.bank.faults.add({ pipe: 'request', action: 'drop', count: 1, delayMs: 0 });
+  const id = createdId(transfer(ctx.bank, ctx.kim, ctx.lee, 1_000));
+  run(ctx.bank);
+  const watching = await stream(ctx, id, { query: `?access_token=${ctx.kim.token}` });
+  const admins = await stream(ctx, id, { query: `?access_token=${ADMIN_TOKEN}` });
+  assert.is(watching.status, 200);
+  ctx.bank.channel.revokeTokens(ctx.kim.customerId);
+  run(ctx.bank); // the revocation commits, and the stream learns of it
+  const events = await readEvents(ctx, watching, 0, 20);
+  assert.equal(events.map((e) => e.event), ['transfer', 'problem']);
+  assert.is(events[1]!.data.status, 401);
+  assert.match(events[1]!.data.detail, 'revoked');
+  await problem(await stream(ctx, id, { query: `?access_token=${ctx.kim.token}` }), 401);
+  // The admin's stream is not the customer's: it goes on until the transfer settles.
+  const adminEvents = await readEvents(ctx, admins);
+  assert.is(adminEvents.at(-1)!.event, 'end');
 });
 
 test('a malformed Authorization header is refused even when a good cookie comes with it', async (ctx) => {

@@ -30,6 +30,18 @@ export function adminRoutes({ bank }: AppDeps) {
     return c.json({ account: { id: account.accountId, balance: account.balanceWon } }, 201);
   });
 
+  app.post('/customers/:id/tokens', (c) => {
+    const customerId = parseWith(idParam, c.req.param('id'), 'customer id');
+    if (bank.channel.customer(customerId) === undefined) throw notFound(`no customer ${customerId}`);
+    return c.json({ customerId, token: bank.channel.issueToken(customerId) }, 201);
+  });
+
+  app.delete('/customers/:id/tokens', (c) => {
+    const customerId = parseWith(idParam, c.req.param('id'), 'customer id');
+    if (bank.channel.customer(customerId) === undefined) throw notFound(`no customer ${customerId}`);
+    return c.json({ customerId, revoked: bank.channel.revokeTokens(customerId) });
+  });
+
   app.post('/deposits', async (c) => {
     const body = await readJson(c, schemas.deposit);
     const posting = bank.core.deposit({ accountId: body.accountId, amountWon: body.amount, fromBank: body.fromBank, fromName: body.fromName });

@@ -9,12 +9,14 @@ import type { TransitionListener } from '../../channel/channel.ts';
 import type { AppDeps, AppEnv } from '../env.ts';
 import { mayRead } from '../auth.ts';
 import { parseWith } from '../body.ts';
-import { Problem, notFound } from '../problem.ts';
+import { Problem, notFound, unauthorized } from '../problem.ts';
 import { transferIdParam } from '../schemas.ts';
 import { iso, transferJson } from '../serialize.ts';
 
-/** Limits: open streams in all, queued steps per stream, a stream's life, keep-alive pace. */
+/** Limits: open streams in all and per customer, queued steps per stream, a stream's life, keep-alive pace. */
 export const MAX_OPEN_STREAMS = 1000;
+/** One customer may not take the global bound from everyone else (429 past it). */
+export const MAX_STREAMS_PER_CUSTOMER = 20;
 export const MAX_QUEUED_STEPS = 100;
 export const STREAM_LIFETIME_MS = 10 * 60_000;
 export const KEEP_ALIVE_MS = 15_000;
@@ -34,19 +36,40 @@ export type TransferStreamOptions = {
 export function transferStreamRoutes({ bank }: AppDeps, options: TransferStreamOptions = {}) {
   const app = new Hono<AppEnv>();
   let open = 0;
+  /** Open streams by the customer whose token opened them (the admin's are counted in `open` only). */
+  const byCustomer = new Map<number, Set<Follower>>();
+  // A revoked token is refused at once on new requests; the streams it opened end here.
+  bank.channel.onTokensRevoked((customerId) => {
+    for (const f of byCustomer.get(customerId) ?? []) f.revoke();
+  });
 
   app.get('/:id/stream', (c) => {
     const id = parseWith(transferIdParam, c.req.param('id'), 'transfer id');
     const transfer = bank.channel.transfer(id);
     if (transfer === undefined) throw notFound(`no transfer ${id}`);
     mayRead(c, transfer.customerId);
+    const principal = c.get('principal');
+    const customerId = principal.kind === 'customer' ? principal.customer.id : null;
+    const mine = customerId === null ? null : (byCustomer.get(customerId) ?? new Set<Follower>());
+    if (mine !== null && mine.size >= MAX_STREAMS_PER_CUSTOMER) {
+      throw new Problem(429, 'Too Many Streams', `at most ${MAX_STREAMS_PER_CUSTOMER} transfer streams may be open per customer; close one first`);
+    }
     if (open >= MAX_OPEN_STREAMS) throw new Problem(503, 'Too Many Streams', `at most ${MAX_OPEN_STREAMS} transfer streams may be open at once`);
+    const follower = newFollower();
     open += 1;
+    if (mine !== null) {
+      mine.add(follower);
+      byCustomer.set(customerId!, mine);
+    }
     return streamSSE(c, async (stream) => {
       try {
-        await follow(stream, id);
+        await follow(stream, id, follower);
       } finally {
         open -= 1;
+        if (mine !== null) {
+          mine.delete(follower);
+          if (mine.size === 0) byCustomer.delete(customerId!);
+        }
       }
     });
   });
@@ -54,10 +77,11 @@ export function transferStreamRoutes({ bank }: AppDeps, options: TransferStreamO
   /** False when the channel stopped before its writes so far became durable. */
   const durableOrGone = () => bank.channel.durable().then(() => true, () => false);
 
-  async function follow(stream: SSEStreamingApi, id: string): Promise<void> {
+  async function follow(stream: SSEStreamingApi, id: string, follower: Follower): Promise<void> {
     const queue: Step[] = [];
     let overflowed = false;
     let wake: (() => void) | null = null;
+    follower.onRevoke(() => wake?.());
     // Subscribe and read the transfer in one synchronous block: no transition can fall between.
     const unsubscribe = bank.channel.onTransition((transferId, step) => {
       if (transferId !== id) return;
@@ -75,7 +99,12 @@ export function transferStreamRoutes({ bank }: AppDeps, options: TransferStreamO
       await stream.writeSSE({ event: 'transfer', id: String(seq), data: JSON.stringify(transferJson(first)) });
       let settled = isFinal(first.state);
       while (!settled && !stream.aborted && Date.now() < deadline) {
-        if (queue.length === 0) await pause(options.keepAliveMs ?? KEEP_ALIVE_MS, (w) => (wake = w));
+        if (queue.length === 0 && !follower.revoked) await pause(options.keepAliveMs ?? KEEP_ALIVE_MS, (w) => (wake = w));
+        if (follower.revoked) {
+          // The stream's token no longer exists: say so, and close; a reconnect gets the 401.
+          await stream.writeSSE({ event: 'problem', data: JSON.stringify(REVOKED_PROBLEM) });
+          return;
+        }
         if (overflowed) return; // a slow reader: close, and EventSource reconnects to a fresh snapshot
         if (queue.length === 0 && !stream.aborted) await stream.write(': keep-alive\n\n');
         for (let step = queue.shift(); step !== undefined; step = queue.shift()) {
@@ -100,6 +129,28 @@ export function transferStreamRoutes({ bank }: AppDeps, options: TransferStreamO
   }
 
   return app;
+}
+
+const REVOKED_PROBLEM = unauthorized('the token that opened this stream was revoked').body();
+
+/** One open stream, as the revocation of its customer's tokens sees it. */
+type Follower = { readonly revoked: boolean; revoke(): void; onRevoke(wake: () => void): void };
+
+function newFollower(): Follower {
+  let revoked = false;
+  let wake: (() => void) | null = null;
+  return {
+    get revoked() {
+      return revoked;
+    },
+    revoke() {
+      revoked = true;
+      wake?.();
+    },
+    onRevoke(w) {
+      wake = w;
+    },
+  };
 }
 
 /** Waits for `ms` or until the registered waker is called, whichever is first. */
