@@ -3,7 +3,8 @@
  * them, and the fault queue. src/main.ts, the tests and the simulator all build through here.
  */
 import { join } from 'node:path';
-import { createCoreBanking, type CoreBanking } from './core/core-banking.ts';
+import { createCoreBanking, type CoreBanking, type CoreLog } from './core/core-banking.ts';
+import { silentLogger, type Logger } from './lib/logger.ts';
 import { createCoreThread } from './core/core-thread.ts';
 import { createChannel } from './channel/channel.ts';
 import type { Clock } from './lib/clock.ts';
@@ -61,6 +62,8 @@ export type BankDeps = {
   onCommitted?: (side: Side) => void;
   /** The wall-clock time of each core commit (bench:transfers' sync lag); from the core's thread, reported after the fact. */
   onCoreCommitted?: (atMs: number) => void;
+  /** Restarts of either side, the core's refusals, reconciliation reports and gap repairs; silent unless given. */
+  logger?: Logger;
   /** The simulator's network between the sides; none in production (see src/net/link.ts). */
   network?: NetworkPolicy;
   /** The simulator's lag between an append to the event log and the consumer's wake-up; none in production. */
@@ -80,6 +83,8 @@ export type Side = 'channel' | 'core';
 
 export function createBank(deps: BankDeps) {
   const settings = { ...DEFAULT_SETTINGS, ...deps.settings };
+  const logger = deps.logger ?? silentLogger;
+  const coreLine: CoreLog = (level, fields, message) => logger[level]({ side: 'core', ...fields }, message);
   const protocol = deps.protocol ?? FULL_PROTOCOL;
   const faults = new FaultQueue();
   const clock = deps.channelClock;
@@ -94,7 +99,7 @@ export function createBank(deps: BankDeps) {
     pruneIntervalMs: settings.cutoffMs,
   };
   const thread = deps.coreThread
-    ? createCoreThread({ dbPath: join(deps.dataDir, 'core.db'), logPath: join(deps.dataDir, 'log.db'), link, log, rules, pruneMarginMs: settings.cutoffMarginMs, synchronous: deps.synchronous, onCommitted: deps.onCoreCommitted })
+    ? createCoreThread({ dbPath: join(deps.dataDir, 'core.db'), logPath: join(deps.dataDir, 'log.db'), link, log, rules, pruneMarginMs: settings.cutoffMarginMs, synchronous: deps.synchronous, onCommitted: deps.onCoreCommitted, logLine: coreLine })
     : null;
   const core: CoreSide =
     thread ??
@@ -107,6 +112,7 @@ export function createBank(deps: BankDeps) {
       pruneMarginMs: settings.cutoffMarginMs,
       inspect: deps.inspect,
       synchronous: deps.synchronous,
+      logLine: coreLine,
       onCommitted:
         deps.onCommitted || deps.onCoreCommitted
           ? () => {
@@ -134,6 +140,7 @@ export function createBank(deps: BankDeps) {
     inspect: deps.inspect,
     transferInspector: deps.transferInspector,
     synchronous: deps.synchronous,
+    logger,
     onCommitted: deps.onCommitted && (() => deps.onCommitted!('channel')),
   });
 
@@ -159,8 +166,10 @@ export function createBank(deps: BankDeps) {
     /** A process crash of one side that keeps its disk: stop, close, reopen, restore. */
     restart(side: Side): void {
       const s = side === 'core' ? core : channel;
+      logger.info({ side }, `restarting the ${side}: stop, close, reopen, restore`);
       s.stop();
       s.start();
+      logger.info({ side, unfinishedTransfers: channel.running ? channel.unfinishedCount() : null }, `the ${side} is back`);
     },
     /**
      * Opens a customer: the core opens the account, the channel the customer who holds it.

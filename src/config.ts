@@ -3,6 +3,7 @@
  * hands it process.env; a bad value stops the start with a message naming the variable.
  */
 import { z } from 'zod';
+import { LOG_LEVELS, type LogLevel } from './lib/logger.ts';
 
 const integer = (name: string, min: number, max: number, fallback: number) =>
   z
@@ -35,7 +36,13 @@ const schema = z.object({
   INSPECT: z
     .enum(['0', '1', ''], { message: 'INSPECT must be 1 (on) or 0 (off)' })
     .optional(),
+  LOG_LEVEL: z.enum(LOG_LEVELS, { message: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
 });
+
+/** In DATA_DIR: the admin token when ADMIN_TOKEN is unset, made on first start, readable only by its owner. */
+export const ADMIN_TOKEN_FILE = 'admin.token';
+/** In DATA_DIR: the demo customers' tokens, written once on first start (the bank stores only hashes). */
+export const DEMO_TOKENS_FILE = 'demo-tokens.txt';
 
 export type Config = {
   /** 0: any free port (the listening line says which). */
@@ -51,6 +58,7 @@ export type Config = {
   reconcileMs: number;
   /** Report every transfer actor's transitions to Stately's inspector (needs internet). */
   inspect: boolean;
+  logLevel: LogLevel;
 };
 
 export class ConfigError extends Error {
@@ -77,5 +85,6 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     maxAmountWon: c.MAX_AMOUNT_WON,
     reconcileMs: c.RECONCILE_MS,
     inspect: c.INSPECT === '1',
+    logLevel: c.LOG_LEVEL,
   };
 }

@@ -1,45 +1,114 @@
 /**
- * The entry point: reads the configuration from the environment, wires the real clock,
- * randomness and databases into one bank, seeds demo customers on first start, and serves
- * the HTTP API.
+ * The entry point: reads the configuration from the environment, makes every check that can
+ * refuse a start before anything is written, wires the real clock, randomness and databases
+ * into one bank, seeds demo customers on first start, serves the HTTP API, and stops cleanly
+ * on SIGTERM or SIGINT.
  */
-import { mkdirSync } from 'node:fs';
-import { serve } from '@hono/node-server';
-import { createBank } from './bank.ts';
-import { ConfigError, parseConfig } from './config.ts';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createBank, type Bank } from './bank.ts';
+import { ADMIN_TOKEN_FILE, ConfigError, DEMO_TOKENS_FILE, parseConfig, type Config } from './config.ts';
 import { createSystemClock } from './lib/clock.ts';
 import { cryptoRandom, randomToken } from './lib/ids.ts';
 import { loadSkyInspector } from './inspect.ts';
 import type { Inspect, TransferInspector } from './lib/inspect.ts';
 import { DataDirBusy, lockDataDir } from './lib/data-dir-lock.ts';
+import { createLogger, type Logger } from './lib/logger.ts';
+import { loadOrCreateToken } from './lib/secret-key.ts';
 import { createApp } from './server/app.ts';
+import { createHttpServer } from './server/http-server.ts';
+import { Problem } from './server/problem.ts';
+
+/** In-flight requests get this long to finish after a stop signal; then their connections are cut. */
+export const SHUTDOWN_GRACE_MS = 10_000;
+/**
+ * Ctrl-C under `npm start` reaches the server twice: from the terminal, and forwarded by npm.
+ * The same signal again within this long is that one signal, not a second one.
+ */
+const SAME_SIGNAL_MS = 300;
+const DEMO_CUSTOMERS = [
+  ['Kim Minji', 1_000_000],
+  ['Lee Junho', 500_000],
+] as const;
+
+/** Stops the start: nothing after this line runs. */
+function refuse(logger: Logger, message: string, code: number): never {
+  logger.fatal(message);
+  process.exit(code);
+}
+
+/** Binds the port before anything is opened or written; requests before the bank is up get a 503. */
+function listen(server: Server, config: Config): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host ?? undefined, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+/** First start: the demo customers, their tokens in a file of their own. Later starts: how to get one. */
+async function seedDemoCustomers(bank: Bank, config: Config, logger: Logger): Promise<void> {
+  const file = join(config.dataDir, DEMO_TOKENS_FILE);
+  if (bank.channel.customer(1) !== undefined) {
+    const known = DEMO_CUSTOMERS.map((_, i) => bank.channel.customer(i + 1)).filter((c) => c !== undefined);
+    const who = known.map((c) => `${c.name} (customer ${c.id}, account ${bank.channel.accountsOf(c.id)[0]?.id ?? '?'})`).join(', ');
+    logger.info(`demo customers exist: ${who}; the tokens made on first start are in ${file}, and POST /admin/customers/<id>/tokens (admin token) issues a new one`);
+    return;
+  }
+  const lines: string[] = [];
+  for (const [name, opening] of DEMO_CUSTOMERS) {
+    const { accountId, customerId, token } = bank.openCustomer(name, opening);
+    lines.push(`demo customer ${name}: account ${accountId} (${opening} won), token ${token}`);
+    logger.info(`opened demo customer ${name}: customer ${customerId}, account ${accountId} (${opening} won)`);
+  }
+  await bank.durable();
+  writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
+  logger.info(`first start: the demo customers' tokens are in ${file} (readable only by you; they are not shown again)`);
+}
 
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = parseConfig(process.env);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      console.error(error.message);
-      process.exit(2);
-    }
+    if (error instanceof ConfigError) refuse(createLogger({ level: 'info', pretty: process.stdout.isTTY }), error.message, 2);
     throw error;
   }
+  const logger = createLogger({ level: config.logLevel, pretty: process.stdout.isTTY });
   let releaseDataDir: () => void;
   try {
     mkdirSync(config.dataDir, { recursive: true });
     releaseDataDir = lockDataDir(config.dataDir);
   } catch (error) {
-    // Stop before anything is opened, restored or sent, with a message naming the variable.
     const why = error instanceof DataDirBusy ? error.message : `DATA_DIR ${config.dataDir} cannot be used: ${error instanceof Error ? error.message : String(error)}`;
-    console.error(why);
-    process.exit(2);
+    refuse(logger, why, 2);
   }
+
+  // The app comes once the bank is up; until then (a few ms) the port answers 503.
+  let handle: ((request: Request, env: unknown) => Response | Promise<Response>) | null = null;
+  const starting = new Problem(503, 'Starting', 'the bank is starting; try again in a moment');
+  const server = createHttpServer(
+    (request, env) => handle?.(request, env) ?? new Response(JSON.stringify(starting.body()), { status: 503, headers: { 'Content-Type': 'application/problem+json' } }),
+    logger,
+  );
+  let address: AddressInfo;
+  try {
+    address = await listen(server, config);
+  } catch (error) {
+    releaseDataDir();
+    const code = (error as NodeJS.ErrnoException).code;
+    refuse(logger, code === 'EADDRINUSE' ? `PORT ${config.port} is already in use` : `the server cannot listen: ${(error as Error).message}`, 1);
+  }
+
   let inspect: { inspect: Inspect; transfers: TransferInspector } | undefined;
   if (config.inspect) {
     // Before the bank starts, so that the coreBanking actor is seen from its start.
-    inspect = await loadSkyInspector((line) => console.error(line)).catch((error: unknown) => {
-      console.error('INSPECT=1 but the inspector could not start; going on without it:', error);
+    inspect = await loadSkyInspector((line) => logger.info(line)).catch((error: unknown) => {
+      logger.warn({ err: error }, 'INSPECT=1 but the inspector could not start; going on without it');
       return undefined;
     });
   }
@@ -49,6 +118,7 @@ async function main(): Promise<void> {
     coreClock: clock,
     channelClock: clock,
     random: cryptoRandom,
+    logger,
     inspect: inspect?.inspect,
     transferInspector: inspect?.transfers,
     // The talk's core is another server: here it gets a thread, and the machine's second core.
@@ -58,37 +128,52 @@ async function main(): Promise<void> {
   });
   await bank.ready();
   bank.start();
+  logger.info({ dataDir: config.dataDir, unfinishedTransfers: bank.channel.unfinishedCount() }, 'bank started');
 
-  const adminToken = config.adminToken ?? randomToken(cryptoRandom);
-  if (config.adminToken === null) console.log(`admin token (random, set ADMIN_TOKEN to choose one): ${adminToken}`);
-  if (bank.channel.customer(1) === undefined) {
-    for (const [name, opening] of [['Kim Minji', 1_000_000], ['Lee Junho', 500_000]] as const) {
-      const { accountId, token } = bank.openCustomer(name, opening);
-      console.log(`demo customer ${name}: account ${accountId} (${opening} won), token ${token}`);
+  const adminTokenFile = join(config.dataDir, ADMIN_TOKEN_FILE);
+  const adminToken = config.adminToken ?? loadOrCreateToken(adminTokenFile, () => randomToken(cryptoRandom));
+  logger.info(config.adminToken === null ? `admin token: in ${adminTokenFile} (set ADMIN_TOKEN to choose one)` : 'admin token: from ADMIN_TOKEN');
+  await seedDemoCustomers(bank, config, logger);
+
+  const stopping = new AbortController();
+  const app = createApp({ bank, adminToken, logger, stream: { signal: stopping.signal } });
+  handle = (request, env) => app.fetch(request, env as never);
+  logger.info(`scrollbank listening on http://${config.host ?? 'localhost'}:${address.port} (data in ${config.dataDir})`);
+
+  let first: { signal: NodeJS.Signals; at: number } | null = null;
+  // Answers given while stopping close their connection, so that no keep-alive client holds
+  // the stop open: those already on their way when the signal came, and any after it.
+  const answering = new Set<ServerResponse>();
+  server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+    if (stopping.signal.aborted) res.setHeader('Connection', 'close');
+    answering.add(res);
+    res.once('close', () => answering.delete(res));
+  });
+  const stop = (signal: NodeJS.Signals) => {
+    if (first !== null && first.signal === signal && performance.now() - first.at < SAME_SIGNAL_MS) return;
+    if (first !== null) {
+      logger.warn({ signal }, 'a second stop signal: exiting at once');
+      process.exit(signal === 'SIGINT' ? 130 : 143);
     }
-    await bank.durable();
-  }
-
-  const app = createApp({ bank, adminToken });
-  const listen = config.host === null ? { fetch: app.fetch, port: config.port } : { fetch: app.fetch, port: config.port, hostname: config.host };
-  const server = serve(listen, (info) => {
-    console.log(`scrollbank listening on http://${config.host ?? 'localhost'}:${info.port} (data in ${config.dataDir})`);
-  });
-  server.on('error', (error: NodeJS.ErrnoException) => {
-    const why = error.code === 'EADDRINUSE' ? `PORT ${config.port} is already in use` : `the server cannot listen: ${error.message}`;
-    console.error(why);
-    bank.close();
-    releaseDataDir();
-    process.exit(1);
-  });
-  const shutdown = () => {
-    server.close();
-    bank.close();
-    releaseDataDir();
-    process.exit(0);
+    first = { signal, at: performance.now() };
+    logger.info({ signal, graceMs: SHUTDOWN_GRACE_MS }, 'stopping: no new connections; in-flight requests may finish');
+    stopping.abort();
+    for (const res of answering) if (!res.headersSent) res.setHeader('Connection', 'close');
+    const cut = setTimeout(() => {
+      logger.warn('the grace period ended: closing the connections still open');
+      server.closeAllConnections();
+    }, SHUTDOWN_GRACE_MS);
+    server.close(() => {
+      clearTimeout(cut);
+      bank.close();
+      releaseDataDir();
+      logger.info('stopped: databases closed, DATA_DIR released');
+      process.exit(0);
+    });
+    server.closeIdleConnections();
   };
-  process.on('SIGINT', shutdown);
-  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
 }
 
 main().catch((error: unknown) => {

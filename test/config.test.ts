@@ -22,12 +22,13 @@ test('an empty environment gives the documented defaults', () => {
     maxAmountWon: 1_000_000_000,
     reconcileMs: 60_000,
     inspect: false,
+    logLevel: 'info',
   });
 });
 
 test('every variable is read', () => {
-  const c = parseConfig({ PORT: '8080', DATA_DIR: '/tmp/x', ADMIN_TOKEN: 'a-long-admin-token-1234', CUTOFF_MS: '30000', RESPONSE_TIMEOUT_MS: '500', MAX_AMOUNT_WON: '5000', RECONCILE_MS: '0', HOST: '127.0.0.1', INSPECT: '1' });
-  assert.equal(c, { port: 8080, host: '127.0.0.1', dataDir: '/tmp/x', adminToken: 'a-long-admin-token-1234', cutoffMs: 30_000, responseTimeoutMs: 500, maxAmountWon: 5000, reconcileMs: 0, inspect: true });
+  const c = parseConfig({ PORT: '8080', DATA_DIR: '/tmp/x', ADMIN_TOKEN: 'a-long-admin-token-1234', CUTOFF_MS: '30000', RESPONSE_TIMEOUT_MS: '500', MAX_AMOUNT_WON: '5000', RECONCILE_MS: '0', HOST: '127.0.0.1', INSPECT: '1', LOG_LEVEL: 'debug' });
+  assert.equal(c, { port: 8080, host: '127.0.0.1', dataDir: '/tmp/x', adminToken: 'a-long-admin-token-1234', cutoffMs: 30_000, responseTimeoutMs: 500, maxAmountWon: 5000, reconcileMs: 0, inspect: true, logLevel: 'debug' });
 });
 
 for (const [name, value] of [
@@ -43,6 +44,7 @@ for (const [name, value] of [
   ['INSPECT', 'yes'],
   ['HOST', 'local host'],
   ['DATA_DIR', ''],
+  ['LOG_LEVEL', 'loud'],
 ] as const) {
   test(`a bad ${name} (${JSON.stringify(value)}) stops the start with a message naming it`, () => {
     try {
@@ -72,7 +74,7 @@ test('the server refuses to start on a bad value, exits non-zero and names the v
     timeout: 30_000,
   });
   assert.is(result.status, 2);
-  assert.match(result.stderr, 'PORT');
+  assert.match(result.stdout, 'PORT');
 });
 
 /** Starts src/main.ts with the given environment and waits for it to exit (it must, here). */
@@ -86,7 +88,7 @@ test('a DATA_DIR that is a file, or in use by another bank, stops the start befo
     writeFileSync(file, 'not a directory');
     const onFile = startServer({ PORT: '0', DATA_DIR: file });
     assert.is(onFile.status, 2);
-    assert.match(onFile.stderr, 'DATA_DIR');
+    assert.match(onFile.stdout, 'DATA_DIR');
 
     const dataDir = join(dir, 'data');
     mkdirSync(dataDir);
@@ -94,21 +96,24 @@ test('a DATA_DIR that is a file, or in use by another bank, stops the start befo
     const busy = startServer({ PORT: '0', DATA_DIR: dataDir });
     release();
     assert.is(busy.status, 2);
-    assert.match(busy.stderr, /DATA_DIR .* is in use/);
+    assert.match(busy.stdout, /DATA_DIR .* is in use/);
     assert.equal(readdirSync(dataDir), [LOCK_FILE], 'the second bank opened no database');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test('a PORT already in use stops the start with a message naming it', async () => {
+test('a PORT already in use stops the start with a message naming it, before anything is written', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'scrollbank-config-'));
   const blocker = createServer();
   try {
     const port = await new Promise<number>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve((blocker.address() as AddressInfo).port)));
     const result = startServer({ PORT: String(port), DATA_DIR: dir });
     assert.is(result.status, 1);
-    assert.match(result.stderr, `PORT ${port} is already in use`);
+    assert.match(result.stdout, `PORT ${port} is already in use`);
+    // Refused before anything was opened or written: no database, no demo customers, no token.
+    assert.equal(readdirSync(dir), [LOCK_FILE]);
+    assert.not.match(result.stdout, 'demo customer');
   } finally {
     blocker.close();
     rmSync(dir, { recursive: true, force: true });

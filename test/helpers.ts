@@ -10,6 +10,7 @@ import { createBank, type Bank, type BankSettings, type Side } from '../src/bank
 import { VirtualTime } from '../src/lib/clock.ts';
 import { seededRandom } from '../src/lib/ids.ts';
 import type { Inspect } from '../src/lib/inspect.ts';
+import { createLogger, testLogger, type Logger } from '../src/lib/logger.ts';
 import { FULL_PROTOCOL, type Protocol } from '../src/lib/protocol.ts';
 import { checkInvariants, type InvariantId } from '../src/sim/invariants.ts';
 
@@ -25,7 +26,17 @@ export type TestBankOptions = {
   inspect?: Inspect;
   /** After each commit of a side, before its effects leave (a test crashes a side here by throwing). */
   onCommitted?: (side: Side) => void;
+  /** Where the bank's log lines go (quiet by default; TEST_LOG_LEVEL=debug shows them). */
+  logger?: Logger;
 };
+
+/** A logger whose lines a test can read back, one parsed object each. */
+export function capturingLogger(): { logger: Logger; lines: () => Record<string, any>[]; text: () => string } {
+  const chunks: string[] = [];
+  const logger = createLogger({ level: 'debug', destination: { write: (chunk: string) => void chunks.push(chunk) } });
+  const text = () => chunks.join('');
+  return { logger, text, lines: () => text().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l)) };
+}
 
 export function makeBank(options: TestBankOptions = {}): TestBank {
   const dataDir = mkdtempSync(join(tmpdir(), 'scrollbank-test-'));
@@ -42,6 +53,7 @@ export function makeBank(options: TestBankOptions = {}): TestBank {
     synchronous: 'OFF',
     inspect: options.inspect, // tests do not survive power cuts; the durable default is FULL
     onCommitted: options.onCommitted,
+    logger: options.logger ?? testLogger(),
   });
   bank.start();
   return Object.assign(bank, {

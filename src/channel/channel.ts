@@ -4,6 +4,7 @@
  * the link and the log.
  */
 import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/logger.ts';
 import { assert } from '../lib/assert.ts';
 import { createGroupCommit, type GroupCommit } from '../lib/group-commit.ts';
 import type { RandomSource } from '../lib/ids.ts';
@@ -52,6 +53,8 @@ export type ChannelDeps = {
   transferInspector?: TransferInspector;
   /** After each channel commit, before its effects leave (the simulator may crash the channel here). */
   onCommitted?: () => void;
+  /** Reconciliation reports and gap repairs; silent unless given. */
+  logger?: Logger;
 };
 
 export type TransitionListener = (transferId: string, step: TransitionStep) => void;
@@ -157,7 +160,13 @@ export function createChannel(deps: ChannelDeps) {
       log: deps.log,
       exactlyOnce: deps.protocol.S8,
       timing: deps.timing,
+      logger: deps.logger,
       deliverOutcome: (id, event) => actors!.send(id, event),
+      audit: (r) => {
+        if (transferStore.addAudit(r.requestId, { at: r.at, event: r.type, reason: r.reason })) {
+          deps.logger?.info({ transferId: r.requestId, reason: r.reason }, 'audit: the core refused a late request for this transfer; nothing moved');
+        }
+      },
       listeners: appliedListeners,
     });
     let service: TransferService | null = null;

@@ -4,6 +4,7 @@
  * backoff through lost and late answers. Pending repairs are durable rows in channel.db.
  */
 import type { Clock, TimerHandle } from '../lib/clock.ts';
+import { silentLogger, type Logger } from '../lib/logger.ts';
 import type { GroupCommit } from '../lib/group-commit.ts';
 import { queryBackoffMs } from '../machines/transfer.ts';
 import type { Link } from '../net/link.ts';
@@ -28,12 +29,14 @@ export type GapRepairDeps = {
   link: Link;
   clock: Clock;
   timing: RepairTiming;
+  logger?: Logger;
 };
 
 type InFlight = { afterSeq: number; attempt: number; timer: TimerHandle };
 type PostingsAnswer = Extract<LinkResponse, { type: 'postings' }>;
 
 export function createGapRepair(deps: GapRepairDeps) {
+  const logger = deps.logger ?? silentLogger;
   const { store, clock, timing } = deps;
   const inFlight = new Map<number, InFlight>();
   const idleWaiters = new Map<number, Set<(repaired: boolean) => void>>();
@@ -80,7 +83,11 @@ export function createGapRepair(deps: GapRepairDeps) {
     },
     /** Starts the repair of an account with a durable repair row, unless one is on its way. */
     kick(accountId: number): void {
-      if (!inFlight.has(accountId) && store.repairOf(accountId) !== undefined) ask(accountId, 0);
+      if (inFlight.has(accountId)) return;
+      const repair = store.repairOf(accountId);
+      if (repair === undefined) return;
+      logger.info({ accountId, afterSeq: store.account(accountId)?.lastSeq ?? 0, targetSeq: repair.targetSeq }, 'history has a hole: repairing it from the core');
+      ask(accountId, 0);
     },
     /** After a restart: carries on with every repair the channel had noted. */
     resumeAll(): void {
@@ -106,7 +113,10 @@ export function createGapRepair(deps: GapRepairDeps) {
         }
         return false;
       });
-      if (done) return finish(accountId);
+      if (done) {
+        if (applied > 0) logger.info({ accountId, applied, lastSeq: store.account(accountId)?.lastSeq }, 'gap repaired from the core');
+        return finish(accountId);
+      }
       // Progress, or the answer to what is on its way now: ask for the next batch at once.
       // A late duplicate of an older answer changes nothing and leaves the timer to retry.
       const pending = inFlight.get(accountId);

@@ -5,6 +5,7 @@
  */
 import { assert } from '../lib/assert.ts';
 import type { Clock, TimerHandle } from '../lib/clock.ts';
+import { silentLogger, type Logger } from '../lib/logger.ts';
 import type { GroupCommit } from '../lib/group-commit.ts';
 import type { TransferEvent } from '../machines/transfer.ts';
 import type { EventLogReader } from '../net/event-log.ts';
@@ -12,7 +13,7 @@ import type { Link } from '../net/link.ts';
 import type { LinkResponse, Posting } from '../net/messages.ts';
 import type { ApplyResult, ChannelStore, HistoryRow, PageItem } from './channel-store.ts';
 import { createGapRepair, type GapRepair } from './gap-repair.ts';
-import { createLogConsumer } from './log-consumer.ts';
+import { createLogConsumer, type LogConsumerDeps } from './log-consumer.ts';
 import { createReconciler, ReconcileInterrupted, type ReconcileReport, type Reconciler } from './reconciler.ts';
 
 export type HistoryTiming = { queryTimeoutMs: number; backoffBaseMs: number; backoffMaxMs: number; reconcileIntervalMs: number };
@@ -32,6 +33,9 @@ export type HistoryDeps = {
   /** Where a transfer's outcome read from the log goes (after the batch that carried it commits). */
   deliverOutcome: (transferId: string, event: TransferEvent) => void;
   listeners: Set<AppliedListener>;
+  /** Inside the consumer's batch: a late request the core refused, for the transfer's audit. */
+  audit: LogConsumerDeps['audit'];
+  logger?: Logger;
 };
 
 export function createHistory(deps: HistoryDeps) {
@@ -75,7 +79,8 @@ export function createHistory(deps: HistoryDeps) {
   }
 
   const timing = { answerTimeoutMs: deps.timing.queryTimeoutMs, backoffBaseMs: deps.timing.backoffBaseMs, backoffMaxMs: deps.timing.backoffMaxMs };
-  const repair: GapRepair = createGapRepair({ store, batch, apply, link: deps.link, clock, timing });
+  const logger = deps.logger ?? silentLogger;
+  const repair: GapRepair = createGapRepair({ store, batch, apply, link: deps.link, clock, timing, logger });
 
   /**
    * An outcome from the log settles its transfer once the sender's history holds the
@@ -91,7 +96,7 @@ export function createHistory(deps: HistoryDeps) {
     });
   }
 
-  const consumer = createLogConsumer({ store, batch, log: deps.log, now: () => clock.now(), exactlyOnce: deps.exactlyOnce, apply, deliver: deliverFromLog, noteGap });
+  const consumer = createLogConsumer({ store, batch, log: deps.log, now: () => clock.now(), exactlyOnce: deps.exactlyOnce, apply, deliver: deliverFromLog, noteGap, audit: deps.audit });
   // A report waits for its repairs long enough to ride out a lost answer or two; a repair
   // still going after that carries on in the background and shows in the next report.
   const reconciler: Reconciler = createReconciler({ store, batch, link: deps.link, clock, repair, drainLog: () => consumer.drain(), timing: { ...timing, repairWaitMs: 4 * deps.timing.queryTimeoutMs } });
@@ -99,6 +104,9 @@ export function createHistory(deps: HistoryDeps) {
   function reconcileNow(): Promise<ReconcileReport> {
     return reconciler.run().then((r) => {
       lastReconcile = r;
+      const line = { accountsChecked: r.accountsChecked, mismatches: r.mismatches, repaired: r.repaired, tookMs: r.tookMs, problems: r.problems.slice(0, 20) };
+      if (r.mismatches > 0) logger.warn(line, 'reconciliation found the copy differing from the core');
+      else logger.info(line, 'reconciliation: the copy matches the core');
       return r;
     });
   }

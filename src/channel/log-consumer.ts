@@ -6,7 +6,7 @@
 import type { GroupCommit } from '../lib/group-commit.ts';
 import type { EventLogReader } from '../net/event-log.ts';
 import type { TransferEvent } from '../machines/transfer.ts';
-import type { Posting } from '../net/messages.ts';
+import type { LogRecord, Posting } from '../net/messages.ts';
 import type { ApplyResult } from './channel-store.ts';
 
 export const CONSUMER_NAME = 'history';
@@ -36,6 +36,8 @@ export type LogConsumerDeps = {
   deliver: (transferId: string, event: TransferEvent, waitFor: { accountId: number; seq: number } | null) => void;
   /** Inside the batch's transaction: the account's history lacks rows up to at least `seq`; repair starts after the commit. */
   noteGap: (accountId: number, seq: number) => void;
+  /** Inside the batch: the core refused a late copy of a transfer's request; nothing moves. */
+  audit: (record: Extract<LogRecord, { type: 'late-request-refused' }>) => void;
 };
 
 type Outcome = [transferId: string, event: TransferEvent, waitFor: { accountId: number; seq: number } | null];
@@ -56,6 +58,9 @@ export function createLogConsumer(deps: LogConsumerDeps) {
           break;
         case 'posting':
           deps.apply(record.posting);
+          break;
+        case 'late-request-refused':
+          deps.audit(record);
           break;
         case 'decision': {
           const senderSeq = record.outcome === 'executed' ? (record.senderSeq ?? null) : null;

@@ -12,7 +12,7 @@ import { createGroupCommit, type GroupCommit } from '../lib/group-commit.ts';
 import { openDatabase, type Synchronous } from '../lib/sqlite.ts';
 import type { EventLogWriter } from '../net/event-log.ts';
 import type { Link } from '../net/link.ts';
-import type { Decision, ExecuteRequest, LinkRequest, LinkResponse, LogRecord, Posting } from '../net/messages.ts';
+import type { Decision, ExecuteRequest, LateRefusalReason, LinkRequest, LinkResponse, LogRecord, Posting } from '../net/messages.ts';
 import { createCoreStore, type CoreStore } from './core-store.ts';
 
 export type CoreBankingDeps = {
@@ -28,7 +28,12 @@ export type CoreBankingDeps = {
   synchronous?: Synchronous;
   /** After each core commit, before its answers leave (the simulator may crash the core here). */
   onCommitted?: () => void;
+  /** Where the core's log lines go (every refusal, with its transfer id); nowhere unless given. */
+  logLine?: CoreLog;
 };
+
+/** One log line of the core: a function, so that the core's thread can hand it to the channel's logger. */
+export type CoreLog = (level: 'info' | 'warn', fields: Record<string, unknown>, message: string) => void;
 
 export const MAX_POSTINGS_PER_ANSWER = 500;
 export const MAX_SUMMARIES_PER_ANSWER = 500;
@@ -100,14 +105,31 @@ export function createCoreBanking(deps: CoreBankingDeps) {
     return decision;
   }
 
+  /** A log line once the batch holding what it reports has committed. */
+  function logAfterCommit(level: 'info' | 'warn', fields: Record<string, unknown>, message: string): void {
+    const line = deps.logLine;
+    if (line !== undefined) units().after(() => line(level, fields, message));
+  }
+
+  /** A late EXECUTE changed nothing: the log carries that to the channel, for the transfer's audit. */
+  function refuseLate(r: ExecuteRequest, reason: LateRefusalReason, now: number): void {
+    live().appendToOutbox({ type: 'late-request-refused', requestId: r.requestId, fromAccountId: r.fromAccountId, reason, at: now });
+    logAfterCommit('warn', { transferId: r.requestId, reason, requestedAt: r.requestedAt, lateByMs: now - r.requestedAt }, `core refused a late request for ${r.requestId}: ${reason}`);
+  }
+
   const machine = coreBankingMachine.provide({
     actions: {
-      answerStoredDecision: ({ event }) => answer(event, event.facts.decision!),
+      answerStoredDecision: ({ event }) => {
+        if (event.type === 'EXECUTE') refuseLate(event.request, 'already-decided', event.now);
+        answer(event, event.facts.decision!);
+      },
       reject: ({ event }, { reason }) => {
         if (event.type === 'EXECUTE') {
           const r = event.request;
           live().recordDecision(r.requestId, r.fromAccountId, { kind: 'rejected', reason }, r.requestedAt, event.now);
           live().appendToOutbox({ type: 'decision', requestId: r.requestId, fromAccountId: r.fromAccountId, outcome: 'rejected', reason });
+          if (reason === 'fenced') refuseLate(r, 'fenced', event.now);
+          else logAfterCommit('info', { transferId: r.requestId, reason }, `core refused ${r.requestId}: ${reason}`);
         }
         answer(event, { kind: 'rejected', reason });
       },

@@ -17,7 +17,7 @@ import type { CoreRules } from '../machines/core-banking.ts';
 import type { EventLogWriter, ProducerPosition } from '../net/event-log.ts';
 import type { Link } from '../net/link.ts';
 import type { LinkRequest, LinkResponse, LogRecord, Posting } from '../net/messages.ts';
-import type { DepositInput } from './core-banking.ts';
+import type { CoreLog, DepositInput } from './core-banking.ts';
 import { createCoreStore, type CoreStore } from './core-store.ts';
 
 /** How long an operator call may wait for the core's thread before it counts as a crash. */
@@ -43,7 +43,9 @@ export type CoreThreadCall =
   | { op: 'openAccount'; holderName: string; openingBalanceWon: number }
   | { op: 'deposit'; input: DepositInput }
   | { op: 'commitCount' }
-  | { op: 'running' };
+  | { op: 'running' }
+  /** Closes the thread's read-only connection to log.db before the thread ends, so the log closes clean. */
+  | { op: 'closeReads' };
 
 export type ToCore = { t: 'request'; message: LinkRequest } | { t: 'call'; id: number; call: CoreThreadCall } | { t: 'durable'; id: number } | { t: 'close' };
 
@@ -56,6 +58,7 @@ export type FromCore =
   | { t: 'publish'; records: LogRecord[]; position?: ProducerPosition }
   | { t: 'durable'; id: number; ok: boolean }
   | { t: 'committed'; atMs: number }
+  | { t: 'log'; level: 'info' | 'warn'; fields: Record<string, unknown>; message: string }
   | { t: 'ready' }
   | { t: 'boot-failed'; error: string };
 
@@ -71,6 +74,8 @@ export type CoreThreadDeps = {
   synchronous?: Synchronous;
   /** Each core commit's wall-clock time, reported once it arrives from the core's thread. */
   onCommitted?: (atMs: number) => void;
+  /** The core's log lines, written on this thread. */
+  logLine?: CoreLog;
 };
 
 export function createCoreThread(deps: CoreThreadDeps) {
@@ -151,6 +156,9 @@ export function createCoreThread(deps: CoreThreadDeps) {
         return;
       case 'committed':
         deps.onCommitted?.(m.atMs);
+        return;
+      case 'log':
+        deps.logLine?.(m.level, m.fields, m.message);
         return;
       case 'durable': {
         const w = waiting.get(m.id);
@@ -242,6 +250,7 @@ export function createCoreThread(deps: CoreThreadDeps) {
     /** Stops the core and ends its thread (the bank is closing). */
     close(): void {
       this.stop();
+      if (failure === null) call({ op: 'closeReads' });
       closing = true;
       events.close();
       reads?.db.close();

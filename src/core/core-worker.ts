@@ -57,6 +57,8 @@ const core = createCoreBanking({
   pruneMarginMs: data.pruneMarginMs,
   synchronous: data.synchronous,
   onCommitted: data.reportCommits ? () => post({ t: 'committed', atMs: Date.now() }) : undefined,
+  // Written by the channel's thread, in its format, to its destination.
+  logLine: (level, fields, message) => post({ t: 'log', level, fields, message }),
 });
 
 function perform(call: CoreThreadCall): unknown {
@@ -73,6 +75,8 @@ function perform(call: CoreThreadCall): unknown {
       return core.commitCount();
     case 'running':
       return core.running;
+    case 'closeReads':
+      return void logReader.close();
   }
 }
 

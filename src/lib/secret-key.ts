@@ -18,3 +18,15 @@ export function loadOrCreateSecretKey(path: string, random: RandomSource): Buffe
   assert(key.length === SECRET_KEY_BYTES, `${path} holds a ${SECRET_KEY_BYTES}-byte key`);
   return key;
 }
+
+/** A token kept in the data directory (the admin's, when ADMIN_TOKEN is unset): made once, then the same on every start. */
+export function loadOrCreateToken(path: string, make: () => string): string {
+  try {
+    writeFileSync(path, `${make()}\n`, { flag: 'wx', mode: 0o600 });
+  } catch (error) {
+    if (!(error instanceof Error && 'code' in error && error.code === 'EEXIST')) throw error;
+  }
+  const token = readFileSync(path, 'utf8').trim();
+  assert(/^[\x21-\x7e]{16,200}$/.test(token), `${path} holds a token of 16-200 visible ASCII characters`);
+  return token;
+}

@@ -85,7 +85,14 @@ export type LogRecord =
   | { type: 'posting'; posting: Posting }
   /** senderSeq: the seq of the sender's posting when executed, so the channel knows what its history must hold first. */
   | { type: 'decision'; requestId: string; fromAccountId: number; outcome: 'executed' | 'rejected'; reason: RejectReason | null; senderSeq?: number }
-  | { type: 'account-opened'; accountId: number; holderName: string; openedAt: number };
+  | { type: 'account-opened'; accountId: number; holderName: string; openedAt: number }
+  /**
+   * An EXECUTE that came after its id was decided (a late copy) or fenced (the talk's late
+   * request): it changed nothing, and the channel keeps it on the transfer as an audit entry.
+   */
+  | { type: 'late-request-refused'; requestId: string; fromAccountId: number; reason: LateRefusalReason; at: number };
+
+export type LateRefusalReason = 'already-decided' | 'fenced';
 
 export function logKey(record: LogRecord): number {
   switch (record.type) {
@@ -95,5 +102,7 @@ export function logKey(record: LogRecord): number {
       return record.fromAccountId;
     case 'account-opened':
       return record.accountId;
+    case 'late-request-refused':
+      return record.fromAccountId;
   }
 }

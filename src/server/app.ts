@@ -4,6 +4,9 @@
  */
 import { join } from 'node:path';
 import { Hono } from 'hono';
+import { routePath } from 'hono/route';
+import { randomId } from '../lib/ids.ts';
+import { silentLogger } from '../lib/logger.ts';
 import { loadOrCreateSecretKey } from '../lib/secret-key.ts';
 import { createCursorCodec } from './cursor.ts';
 import { HTTPException } from 'hono/http-exception';
@@ -20,8 +23,17 @@ import { webRoutes, type WebOptions } from './routes/web.ts';
 /** The key that signs history cursors, in DATA_DIR: cursors stay valid across restarts. */
 export const CURSOR_KEY_FILE = 'cursor.key';
 
+/** A client's X-Request-Id is taken when it is 1-128 visible ASCII characters; otherwise one is made. */
+export const REQUEST_ID_HEADER = 'X-Request-Id';
+const CLIENT_REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
 export type AppOptions = AppDeps & {
-  log?: (message: string, error: unknown) => void;
+  /** Monotonic milliseconds for request durations (performance.now by default). */
+  now?: () => number;
+  /** What the ids this app makes start with (random by default; the simulator names its own, so its stream stays its own). */
+  requestIdPrefix?: string;
+  /** Called with every error that became a 500, after it is logged. */
+  onUnexpectedError?: (error: unknown) => void;
   /** Where the built front end is (dist/web by default). */
   web?: WebOptions;
   stream?: TransferStreamOptions;
@@ -30,6 +42,29 @@ export type AppOptions = AppDeps & {
 export function createApp(deps: AppOptions) {
   const app = new Hono<AppEnv>();
   const auth = authenticate(deps.bank, deps.adminToken);
+  const logger = deps.logger ?? silentLogger;
+  const now = deps.now ?? (() => performance.now());
+  // Made ids are this life's random prefix and a count: unique across restarts, and cheap.
+  const idPrefix = deps.requestIdPrefix ?? randomId(deps.bank.random, 'req');
+  let made = 0;
+
+  // One line per request, with its id on the response; the path is logged without its query,
+  // where a browser route's ?access_token= would be.
+  app.use(async (c, next) => {
+    const started = now();
+    const given = c.req.header(REQUEST_ID_HEADER);
+    const requestId = given !== undefined && CLIENT_REQUEST_ID.test(given) ? given : `${idPrefix}-${(++made).toString(36)}`;
+    c.set('requestId', requestId);
+    try {
+      await next();
+    } finally {
+      c.res.headers.set(REQUEST_ID_HEADER, requestId);
+      const status = c.res.status;
+      const line = { requestId, method: c.req.method, route: routePath(c) || null, path: c.req.path, status, durationMs: Math.round((now() - started) * 100) / 100 };
+      if (status >= 500) logger.error(line, 'request');
+      else logger.info(line, 'request');
+    }
+  });
 
   // Commit, then effect: no answer leaves before what it shows or acknowledges is durable.
   // A side that crashed before its batch committed answers 503, and the client retries.
@@ -68,7 +103,8 @@ export function createApp(deps: AppOptions) {
     if (error instanceof HTTPException && error.status < 500) {
       return problemResponse(c, new Problem(error.status as 400, 'Bad Request', error.message || 'bad request'));
     }
-    (deps.log ?? console.error)(`unexpected error on ${c.req.method} ${c.req.path}`, error);
+    logger.error({ err: error, requestId: c.get('requestId'), method: c.req.method, path: c.req.path }, 'unexpected error');
+    deps.onUnexpectedError?.(error);
     return problemResponse(c, new Problem(500, 'Internal Server Error', 'something broke inside the bank; the server log has the details'));
   });
   return app;

@@ -20,6 +20,7 @@ export function transferJson(t: TransferView) {
     requestedAt: iso(t.requestedAt),
     settledAt: iso(t.settledAt),
     journal: t.journal.map((j) => ({ at: iso(j.at), event: j.event, from: j.from, to: j.to })),
+    audit: t.audit.map((a) => ({ at: iso(a.at), event: a.event, reason: a.reason })),
   };
 }
 

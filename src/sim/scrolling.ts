@@ -33,7 +33,7 @@ export function createScrolling(run: SimRun, customers: SimCustomer[]): Scrollin
   const calls = new Set<Promise<void>>();
   /** The last error the app caught: a channel that went down mid-call, or a bug (reported with the 500). */
   let unexpected: unknown = null;
-  const app = createApp({ bank, adminToken: SIM_ADMIN_TOKEN, log: (_message, error) => void (unexpected = error) });
+  const app = createApp({ bank, adminToken: SIM_ADMIN_TOKEN, requestIdPrefix: 'sim', onUnexpectedError: (error) => void (unexpected = error) });
 
   const end = () => void active--;
 

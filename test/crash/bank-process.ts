@@ -4,7 +4,10 @@
  * bounded, and the child never outlives the test (see exit-with-parent.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEMO_TOKENS_FILE } from '../../src/config.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const PRELOAD = fileURLToPath(new URL('./exit-with-parent.ts', import.meta.url));
@@ -29,9 +32,11 @@ export type BankProcess = {
   stop(): Promise<number | null>;
   /** Synchronous last resort for finally blocks and exit handlers: SIGKILL if alive. */
   dispose(): void;
-  /** The demo customers printed on first start. */
+  /** The demo customers of the first start, from the tokens file it wrote in DATA_DIR. */
   demoCustomers(): DemoCustomer[];
   output(): string;
+  /** The running server's process id. */
+  pid(): number | null;
   starts(): number;
 };
 
@@ -72,7 +77,8 @@ export function bankProcess(dataDir: string, settings: BankSettings): BankProces
           DATA_DIR: dataDir,
           PORT: '0',
           HOST: '127.0.0.1',
-          ADMIN_TOKEN: settings.adminToken,
+          // Empty: none, so the server makes its own and keeps it in DATA_DIR.
+          ...(settings.adminToken === '' ? {} : { ADMIN_TOKEN: settings.adminToken }),
           CUTOFF_MS: String(settings.cutoffMs),
           RESPONSE_TIMEOUT_MS: String(settings.responseTimeoutMs),
           RECONCILE_MS: '0',
@@ -134,12 +140,15 @@ export function bankProcess(dataDir: string, settings: BankSettings): BankProces
     },
     demoCustomers() {
       const out: DemoCustomer[] = [];
-      for (const m of output.matchAll(/demo customer (.+?): account (\d+) \((\d+) won\), token (\S+)/g)) {
+      const file = join(dataDir, DEMO_TOKENS_FILE);
+      const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+      for (const m of text.matchAll(/demo customer (.+?): account (\d+) \((\d+) won\), token (\S+)/g)) {
         out.push({ name: m[1]!, accountId: Number(m[2]), openingBalanceWon: Number(m[3]), token: m[4]! });
       }
       return out;
     },
     output: () => output,
+    pid: () => (alive(child) ? child!.pid ?? null : null),
     starts: () => startCount,
   };
 }

@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { without } from '../../src/lib/protocol.ts';
-import { assertInvariants, balanceOf, createdId, makeBank, openCustomer, run, stateOf, transfer, type TestBank } from '../helpers.ts';
+import { assertInvariants, balanceOf, capturingLogger, createdId, makeBank, openCustomer, run, stateOf, transfer, type TestBank } from '../helpers.ts';
 
 /** A transfer whose answer is lost and whose request reaches the core `delayMs` late. */
 function lateTransfer(bank: TestBank, delayMs: number) {
@@ -49,6 +49,41 @@ test('fence: a late request reaching the core just after the query is fenced and
     run(bank, 120_000);
     assert.is(stateOf(bank, id), 'failed');
     assert.equal(balanceOf(bank, kim), { core: 100_000, channel: 100_000 });
+    assertInvariants(bank);
+  }));
+
+test('the talk\'s late request leaves a trace: a log line from the core, and an audit entry on the transfer that changes nothing', () => {
+  const capture = capturingLogger();
+  withBank({ logger: capture.logger }, (bank) => {
+    const { id } = lateTransfer(bank, 3_001);
+    run(bank, 3_000);
+    const failed = bank.channel.transfer(id)!;
+    assert.equal({ state: failed.state, reason: failed.reason, audit: failed.audit }, { state: 'failed', reason: 'not-received', audit: [] });
+    run(bank, 1_000); // the late request lands, is fenced, and the log carries the refusal
+    const after = bank.channel.transfer(id)!;
+    assert.equal(after.audit.map((a) => ({ event: a.event, reason: a.reason })), [{ event: 'late-request-refused', reason: 'fenced' }]);
+    assert.equal({ state: after.state, reason: after.reason, journal: after.journal }, { state: failed.state, reason: failed.reason, journal: failed.journal });
+    const line = capture.lines().find((l) => l.side === 'core' && l.transferId === id);
+    assert.ok(line !== undefined && line.reason === 'fenced' && line.level === 40, JSON.stringify(line));
+    // The log's redelivery of that record adds nothing.
+    bank.channel.redeliverFrom(1);
+    run(bank, 1_000);
+    assert.is(bank.channel.transfer(id)!.audit.length, 1);
+    assertInvariants(bank);
+  });
+});
+
+test('a late copy of a request the core already decided is refused as already-decided, on the transfer\'s audit', () =>
+  withBank({}, (bank) => {
+    const kim = openCustomer(bank, 'Kim', 100_000);
+    const lee = openCustomer(bank, 'Lee', 0);
+    bank.faults.add({ pipe: 'request', action: 'duplicate', count: 1, delayMs: 500 });
+    const id = createdId(transfer(bank, kim, lee, 10_000));
+    run(bank, 2_000);
+    const t = bank.channel.transfer(id)!;
+    assert.is(t.state, 'succeeded');
+    assert.equal(t.audit.map((a) => a.reason), ['already-decided']);
+    assert.equal(balanceOf(bank, kim), { core: 90_000, channel: 90_000 });
     assertInvariants(bank);
   }));
 

@@ -117,7 +117,7 @@ function coreBalanceOf(ctx: Ctx, accountId: number): number {
 const transferCount = (ctx: Ctx) => ctx.bank.channel.readModel().allTransfers().length;
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const TRANSFER_KEYS = ['amount', 'fromAccountId', 'id', 'journal', 'memo', 'reason', 'requestedAt', 'settledAt', 'state', 'toAccountId'];
+const TRANSFER_KEYS = ['amount', 'audit', 'fromAccountId', 'id', 'journal', 'memo', 'reason', 'requestedAt', 'settledAt', 'state', 'toAccountId'];
 const HISTORY_KEYS = ['amount', 'balanceAfter', 'counterparty', 'kind', 'memo', 'occurredAt', 'seq', 'transferId'];
 const PROBLEM_KEYS = ['detail', 'status', 'title', 'type'];
 const keysOf = (o: object) => Object.keys(o).sort();
@@ -831,6 +831,7 @@ test('a transfer reads back with its journal of every transition', async (ctx) =
   assert.equal({ event: t.journal[0].event, from: t.journal[0].from, to: t.journal[0].to }, { event: 'REQUEST', from: null, to: 'requested' });
   assert.is(t.journal[t.journal.length - 1].to, 'succeeded');
   for (let i = 1; i < t.journal.length; i++) assert.is(t.journal[i].from, t.journal[i - 1].to, 'each step starts where the last ended');
+  assert.equal(t.audit, [], 'nothing happened to it beside its transitions');
 });
 
 test('an unknown transfer id is a 404 and a malformed one a 400', async (ctx) => {

@@ -8,9 +8,9 @@ import type { Clock, TimerHandle } from '../../lib/clock.ts';
 import { timeOrderedId, type RandomSource } from '../../lib/ids.ts';
 import type { TransferInput, TransferPolicy } from '../../machines/transfer.ts';
 import type { DurableTransfers } from './durable-transfers.ts';
-import type { JournalRow, TransferRow, TransferStore } from './transfer-store.ts';
+import type { AuditRow, JournalRow, TransferRow, TransferStore } from './transfer-store.ts';
 
-export type TransferView = Omit<TransferRow, 'snapshot' | 'idempotencyKey' | 'bodyHash'> & { journal: JournalRow[] };
+export type TransferView = Omit<TransferRow, 'snapshot' | 'idempotencyKey' | 'bodyHash'> & { journal: JournalRow[]; audit: AuditRow[] };
 
 export type TransferRequest = {
   customerId: number;
@@ -53,7 +53,7 @@ export function createTransferService(deps: TransferServiceDeps) {
 
   function view(row: TransferRow): TransferView {
     const { snapshot: _s, idempotencyKey: _k, bodyHash: _b, ...rest } = row;
-    return { ...rest, journal: store.journalOf(row.id) };
+    return { ...rest, journal: store.journalOf(row.id), audit: store.auditOf(row.id) };
   }
 
   function transfer(id: string): TransferView | undefined {
@@ -87,7 +87,7 @@ export function createTransferService(deps: TransferServiceDeps) {
       }
       const journal: JournalRow[] = [{ at: requestedAt, event: 'REQUEST', from: null, to: 'requested' }];
       const { customerId, fromAccountId, toAccountId, amountWon, memo } = r;
-      return { kind: 'created', transfer: { id, customerId, fromAccountId, toAccountId, amountWon, memo, state: 'requested', reason: null, requestedAt, settledAt: null, journal } };
+      return { kind: 'created', transfer: { id, customerId, fromAccountId, toAccountId, amountWon, memo, state: 'requested', reason: null, requestedAt, settledAt: null, journal, audit: [] } };
     },
     transfer,
     /** Called once the commit that settled a transfer has returned. */

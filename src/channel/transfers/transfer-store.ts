@@ -24,6 +24,9 @@ export type TransferRow = {
 
 export type JournalRow = { at: number; event: string; from: TransferState | null; to: TransferState };
 
+/** Something that happened to a transfer without moving it (db/008). */
+export type AuditRow = { at: number; event: string; reason: string };
+
 /** What a step needs of a row: its state, its snapshot, its deadline and its journal length. */
 export type ActorRow = { state: TransferState; snapshot: string; deadlineAt: number | null; deadlineEvent: string | null; journalLength: number };
 
@@ -61,6 +64,11 @@ export function createTransferStore(db: Db) {
     all: db.prepare(`SELECT ${TRANSFER_COLUMNS} FROM transfers ORDER BY requested_at, id`),
     insertJournal: db.prepare('INSERT INTO transfer_journal (transfer_id, n, at, event, from_state, to_state) VALUES (?, ?, ?, ?, ?, ?)'),
     journalOf: db.prepare('SELECT at, event, from_state AS "from", to_state AS "to" FROM transfer_journal WHERE transfer_id = ? ORDER BY n'),
+    // Only for a transfer this channel holds; a redelivered record is already there.
+    insertAudit: db.prepare(
+      'INSERT OR IGNORE INTO transfer_audit (transfer_id, at, event, reason) SELECT @id, @at, @event, @reason WHERE EXISTS (SELECT 1 FROM transfers WHERE id = @id)',
+    ),
+    auditOf: db.prepare('SELECT at, event, reason FROM transfer_audit WHERE transfer_id = ? ORDER BY at, event, reason'),
   };
 
   return {
@@ -87,6 +95,9 @@ export function createTransferStore(db: Db) {
     unfinishedCount: () => s.unfinishedCount.get() as number,
     all: () => s.all.all() as TransferRow[],
     journalOf: (id: string) => s.journalOf.all(id) as JournalRow[],
+    /** Records an audit entry on a transfer this channel holds: true if it is new. */
+    addAudit: (id: string, entry: AuditRow) => s.insertAudit.run({ id, ...entry }).changes === 1,
+    auditOf: (id: string) => s.auditOf.all(id) as AuditRow[],
   };
 }
 

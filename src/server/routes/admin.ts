@@ -3,6 +3,7 @@
  * queue network faults, and crash-restart either side. Admin token only.
  */
 import { Hono } from 'hono';
+import { silentLogger } from '../../lib/logger.ts';
 import type { AppDeps, AppEnv } from '../env.ts';
 import { readJson, parseWith } from '../body.ts';
 import { MAX_QUEUED_FAULTS } from '../../net/faults.ts';
@@ -11,7 +12,7 @@ import { fault, idParam, moneySchemas, restart } from '../schemas.ts';
 import { historyItemJson, reconcileJson } from '../serialize.ts';
 import { ReconcileInterrupted } from '../../channel/reconciler.ts';
 
-export function adminRoutes({ bank }: AppDeps) {
+export function adminRoutes({ bank, logger = silentLogger }: AppDeps) {
   const schemas = moneySchemas(bank.settings.maxAmountWon);
   const app = new Hono<AppEnv>();
 
@@ -56,11 +57,13 @@ export function adminRoutes({ bank }: AppDeps) {
     }
     const queued = { pipe: body.pipe, action: body.action, count: body.count, delayMs: body.delayMs ?? 0, messages: body.messages };
     bank.faults.add(queued);
+    logger.info({ fault: queued, queued: bank.faults.size }, `fault queued on the ${queued.pipe} pipe: ${queued.action} x${queued.count}`);
     return c.json({ fault: queued, queue: bank.faults.list() }, 201);
   });
   app.get('/faults', (c) => c.json({ faults: bank.faults.list() }));
   app.delete('/faults', (c) => {
     bank.faults.clear();
+    logger.info('faults cleared');
     return c.body(null, 204);
   });
 

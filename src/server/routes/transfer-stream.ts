@@ -31,6 +31,8 @@ export type TransferStreamOptions = {
   keepAliveMs?: number;
   lifetimeMs?: number;
   lingerMs?: number;
+  /** Aborted when the server shuts down: every open stream ends at once, instead of holding the stop. */
+  signal?: AbortSignal;
 };
 
 export function transferStreamRoutes({ bank }: AppDeps, options: TransferStreamOptions = {}) {
@@ -42,6 +44,8 @@ export function transferStreamRoutes({ bank }: AppDeps, options: TransferStreamO
   bank.channel.onTokensRevoked((customerId) => {
     for (const f of byCustomer.get(customerId) ?? []) f.revoke();
   });
+  const all = new Set<Follower>();
+  options.signal?.addEventListener('abort', () => all.forEach((f) => f.shutDown()));
 
   app.get('/:id/stream', (c) => {
     const id = parseWith(transferIdParam, c.req.param('id'), 'transfer id');
@@ -55,7 +59,9 @@ export function transferStreamRoutes({ bank }: AppDeps, options: TransferStreamO
       throw new Problem(429, 'Too Many Streams', `at most ${MAX_STREAMS_PER_CUSTOMER} transfer streams may be open per customer; close one first`);
     }
     if (open >= MAX_OPEN_STREAMS) throw new Problem(503, 'Too Many Streams', `at most ${MAX_OPEN_STREAMS} transfer streams may be open at once`);
+    if (options.signal?.aborted) throw new Problem(503, 'Shutting Down', 'the server is stopping; try again once it is back');
     const follower = newFollower();
+    all.add(follower);
     open += 1;
     if (mine !== null) {
       mine.add(follower);
@@ -66,6 +72,7 @@ export function transferStreamRoutes({ bank }: AppDeps, options: TransferStreamO
         await follow(stream, id, follower);
       } finally {
         open -= 1;
+        all.delete(follower);
         if (mine !== null) {
           mine.delete(follower);
           if (mine.size === 0) byCustomer.delete(customerId!);
@@ -81,7 +88,7 @@ export function transferStreamRoutes({ bank }: AppDeps, options: TransferStreamO
     const queue: Step[] = [];
     let overflowed = false;
     let wake: (() => void) | null = null;
-    follower.onRevoke(() => wake?.());
+    follower.onWake(() => wake?.());
     // Subscribe and read the transfer in one synchronous block: no transition can fall between.
     const unsubscribe = bank.channel.onTransition((transferId, step) => {
       if (transferId !== id) return;
@@ -99,7 +106,8 @@ export function transferStreamRoutes({ bank }: AppDeps, options: TransferStreamO
       await stream.writeSSE({ event: 'transfer', id: String(seq), data: JSON.stringify(transferJson(first)) });
       let settled = isFinal(first.state);
       while (!settled && !stream.aborted && Date.now() < deadline) {
-        if (queue.length === 0 && !follower.revoked) await pause(options.keepAliveMs ?? KEEP_ALIVE_MS, (w) => (wake = w));
+        if (queue.length === 0 && !follower.revoked && !follower.shuttingDown) await pause(options.keepAliveMs ?? KEEP_ALIVE_MS, (w) => (wake = w));
+        if (follower.shuttingDown) return; // EventSource reconnects once the server is back
         if (follower.revoked) {
           // The stream's token no longer exists: say so, and close; a reconnect gets the 401.
           await stream.writeSSE({ event: 'problem', data: JSON.stringify(REVOKED_PROBLEM) });
@@ -134,20 +142,28 @@ export function transferStreamRoutes({ bank }: AppDeps, options: TransferStreamO
 const REVOKED_PROBLEM = unauthorized('the token that opened this stream was revoked').body();
 
 /** One open stream, as the revocation of its customer's tokens sees it. */
-type Follower = { readonly revoked: boolean; revoke(): void; onRevoke(wake: () => void): void };
+type Follower = { readonly revoked: boolean; readonly shuttingDown: boolean; revoke(): void; shutDown(): void; onWake(wake: () => void): void };
 
 function newFollower(): Follower {
   let revoked = false;
+  let shuttingDown = false;
   let wake: (() => void) | null = null;
   return {
     get revoked() {
       return revoked;
     },
+    get shuttingDown() {
+      return shuttingDown;
+    },
     revoke() {
       revoked = true;
       wake?.();
     },
-    onRevoke(w) {
+    shutDown() {
+      shuttingDown = true;
+      wake?.();
+    },
+    onWake(w) {
       wake = w;
     },
   };
