@@ -29,8 +29,10 @@ export function createCursorCodec(key: Buffer): CursorCodec {
       const body = /^(\d{1,15})\.(\d{1,15})$/.exec(Buffer.from(match[1]!, 'base64url').toString('utf8'));
       if (body === null || Number(body[1]) !== accountId) return null;
       const seq = Number(body[2]);
-      const tag = Buffer.from(match[2]!, 'base64url');
-      const expected = tagOf(`${VERSION}.${accountId}.${seq}`);
+      // Compared as text, not as decoded bytes: base64url's last character carries bits that
+      // decoding drops, so several spellings decode to one tag. Only the one encode writes is taken.
+      const tag = Buffer.from(match[2]!);
+      const expected = Buffer.from(tagOf(`${VERSION}.${accountId}.${seq}`).toString('base64url'));
       if (tag.length !== expected.length || !timingSafeEqual(tag, expected)) return null;
       // The body must be exactly what encode writes (no leading zeros, no re-encodings).
       return match[1] === Buffer.from(`${accountId}.${seq}`).toString('base64url') ? seq : null;

@@ -1000,6 +1000,27 @@ test('a cursor the bank did not issue for this account is a 400', async (ctx) =>
   assert.equal(next.body.items.map((i: Json) => i.seq), [2, 1]);
 });
 
+test('every cursor has exactly one accepted spelling: other spellings of the same bytes are a 400, in cursor= and since=', async (ctx) => {
+  const kim = await openCustomer(ctx, 'Kim', 1_000);
+  for (let i = 0; i < 3; i++) await admin(ctx, 'POST', '/admin/deposits', { json: { accountId: kim.accountId, amount: 1, fromBank: 'Shinhan', fromName: 'Park' } });
+  run(ctx.bank);
+  const page = await call(ctx, 'GET', `/accounts/${kim.accountId}/transactions?limit=2`, { token: kim.token });
+  const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  /** Spellings of a base64url part that decode to the very same bytes (the last character's unused bits). */
+  const respellings = (part: string) =>
+    [...ALPHABET].map((c) => part.slice(0, -1) + c).filter((p) => p !== part && Buffer.from(p, 'base64url').equals(Buffer.from(part, 'base64url')));
+  let tried = 0;
+  for (const [param, cursor] of [['cursor', page.body.nextCursor], ['since', page.body.headCursor]] as const) {
+    assertStatus(await call(ctx, 'GET', `/accounts/${kim.accountId}/transactions?${param}=${cursor}`, { token: kim.token }), 200, `${param} as issued`);
+    const [body, tag] = (cursor as string).split('.') as [string, string];
+    for (const other of [...respellings(tag).map((t) => `${body}.${t}`), ...respellings(body).map((b) => `${b}.${tag}`)]) {
+      tried++;
+      assertProblem(await call(ctx, 'GET', `/accounts/${kim.accountId}/transactions?${param}=${other}`, { token: kim.token }), 400, `${param}=${other}`);
+    }
+  }
+  assert.ok(tried >= 2 * 15, `${tried} other spellings tried`);
+});
+
 // ---------------------------------------------------------------------------------------
 // Hostile input: always a 4xx problem, never a 500, never money moved
 
