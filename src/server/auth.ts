@@ -10,7 +10,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import type { Bank } from '../bank.ts';
 import type { AppEnv, Principal } from './env.ts';
-import { forbidden, unauthorized } from './problem.ts';
+import { forbidden, notFound, unauthorized } from './problem.ts';
 
 const MAX_TOKEN_LENGTH = 200;
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -65,9 +65,13 @@ export function customerOf(c: Context<AppEnv>) {
   return p.customer;
 }
 
-/** The admin may read anything; a customer only what is theirs. */
-export function mayRead(c: Context<AppEnv>, ownerCustomerId: number | null): void {
+/**
+ * The admin may read anything; a customer only what is theirs. Someone else's is answered
+ * exactly as what does not exist (`notFoundDetail`), so that no customer can learn which
+ * account or transfer ids exist.
+ */
+export function mayRead(c: Context<AppEnv>, ownerCustomerId: number | null, notFoundDetail: string): void {
   const p = c.get('principal');
   if (p.kind === 'admin') return;
-  if (ownerCustomerId !== p.customer.id) throw forbidden('this belongs to another customer');
+  if (ownerCustomerId !== p.customer.id) throw notFound(notFoundDetail);
 }

@@ -465,11 +465,16 @@ test('the admin token is not a customer: /me and POST /transfers refuse it with 
   assert.is(transferCount(ctx), 0);
 });
 
-test('a customer cannot read another customer\'s account or its history', async (ctx) => {
+test('a customer cannot read another customer\'s account or its history, nor tell it from one that does not exist', async (ctx) => {
   const kim = await openCustomer(ctx, 'Kim', 10_000);
   const lee = await openCustomer(ctx, 'Lee', 20_000);
-  assertProblem(await call(ctx, 'GET', `/accounts/${lee.accountId}`, { token: kim.token }), 403);
-  assertProblem(await call(ctx, 'GET', `/accounts/${lee.accountId}/transactions`, { token: kim.token }), 403);
+  for (const path of ['', '/transactions']) {
+    const theirs = await call(ctx, 'GET', `/accounts/${lee.accountId}${path}`, { token: kim.token });
+    const none = await call(ctx, 'GET', `/accounts/999${path}`, { token: kim.token });
+    assertProblem(theirs, 404);
+    assertProblem(none, 404);
+    assert.equal({ ...theirs.body, detail: theirs.body.detail.replace(String(lee.accountId), 'N') }, { ...none.body, detail: none.body.detail.replace('999', 'N') }, 'the same answer, but for the id');
+  }
   assertStatus(await call(ctx, 'GET', `/accounts/${kim.accountId}`, { token: kim.token }), 200, 'her own account');
   assertStatus(await call(ctx, 'GET', `/accounts/${kim.accountId}/transactions`, { token: kim.token }), 200, 'her own history');
 });
@@ -480,7 +485,9 @@ test('a customer cannot read another customer\'s transfer, but its owner and the
   const sent = await postTransfer(ctx, kim.token, { fromAccountId: kim.accountId, toAccountId: lee.accountId, amount: 1_000 });
   assertStatus(sent, 201);
   const path = `/transfers/${sent.body.id}`;
-  assertProblem(await call(ctx, 'GET', path, { token: lee.token }), 403, 'the receiver is not its owner');
+  const theirs = await call(ctx, 'GET', path, { token: lee.token });
+  assertProblem(theirs, 404, 'the receiver is not its owner');
+  assert.is(theirs.body.detail, `no transfer ${sent.body.id}`, 'what an unknown id gets');
   assertStatus(await call(ctx, 'GET', path, { token: kim.token }), 200, 'its owner');
   assertStatus(await admin(ctx, 'GET', path), 200, 'the admin');
 });

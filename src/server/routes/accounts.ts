@@ -36,7 +36,7 @@ export function accountRoutes({ bank }: AppDeps, cursors: CursorCodec) {
     const id = parseWith(idParam, c.req.param('id'), 'account id');
     const account = bank.channel.account(id);
     if (account === undefined) throw notFound(`no account ${id}`);
-    mayRead(c, account.customerId);
+    mayRead(c, account.customerId, `no account ${id}`);
     return account;
   };
 
@@ -45,7 +45,7 @@ export function accountRoutes({ bank }: AppDeps, cursors: CursorCodec) {
     const id = parseWith(idParam, c.req.param('id'), 'account id');
     const owner = bank.channel.ownerOf(id);
     if (owner === undefined) throw notFound(`no account ${id}`);
-    mayRead(c, owner);
+    mayRead(c, owner, `no account ${id}`);
     return id;
   };
 

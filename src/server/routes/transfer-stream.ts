@@ -51,7 +51,7 @@ export function transferStreamRoutes({ bank }: AppDeps, options: TransferStreamO
     const id = parseWith(transferIdParam, c.req.param('id'), 'transfer id');
     const transfer = bank.channel.transfer(id);
     if (transfer === undefined) throw notFound(`no transfer ${id}`);
-    mayRead(c, transfer.customerId);
+    mayRead(c, transfer.customerId, `no transfer ${id}`);
     const principal = c.get('principal');
     const customerId = principal.kind === 'customer' ? principal.customer.id : null;
     const mine = customerId === null ? null : (byCustomer.get(customerId) ?? new Set<Follower>());

@@ -78,7 +78,7 @@ export function transferRoutes({ bank }: AppDeps) {
     const id = parseWith(transferIdParam, c.req.param('id'), 'transfer id');
     const transfer = bank.channel.transfer(id);
     if (transfer === undefined) throw notFound(`no transfer ${id}`);
-    mayRead(c, transfer.customerId);
+    mayRead(c, transfer.customerId, `no transfer ${id}`);
     return c.json(transferJson(transfer));
   });
 

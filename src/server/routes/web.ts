@@ -66,7 +66,7 @@ export function webRoutes(deps: AppDeps, options: WebOptions = {}) {
     const id = parseWith(transferIdParam, c.req.param('id'), 'transfer id');
     const transfer = deps.bank.channel.transfer(id);
     if (transfer === undefined) throw notFound(`no transfer ${id}`);
-    mayRead(c, transfer.customerId);
+    mayRead(c, transfer.customerId, `no transfer ${id}`);
     return page(c, 'viz.html');
   });
   app.get('/assets/:name', (c) => {
