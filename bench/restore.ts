@@ -11,7 +11,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { integerOption, parseCli, quietOnClosedPipe } from '../src/lib/cli.ts';
 import { Worker } from 'node:worker_threads';
 import type { ServerType } from '@hono/node-server';
 import { listen } from './loopback.ts';
@@ -41,28 +41,15 @@ const USAGE = `usage: npm run bench:restore -- [--transfers N] [--settle-limit S
 
   Builds N unfinished transfers (default 100000) in a child process with the core's link cut,
   SIGKILLs it, reopens the bank in this process and measures the restore. The wait for every
-  transfer to settle gives up after --settle-limit seconds (default 600).`;
+  transfer to settle gives up after --settle-limit seconds (default 600).
+
+  exit codes: 0 done and every transfer settled with the invariants holding, 1 they did not or the run failed, 2 a bad argument`;
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
-      transfers: { type: 'string', default: '100000' },
-      'settle-limit': { type: 'string', default: '600' },
-      help: { type: 'boolean', default: false },
-    },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const whole = (name: string, value: string, max: number) => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`--${name} must be an integer from 1 to ${max}, got ${value}\n${USAGE}`);
-    return n;
-  };
-  return { transfers: whole('transfers', values.transfers, MAX_TRANSFERS), settleLimitMs: whole('settle-limit', values['settle-limit'], 86_400) * 1000 };
+  return parseCli(argv, USAGE, { transfers: { type: 'string', default: '100000' }, 'settle-limit': { type: 'string', default: '600' } }, (values) => ({
+    transfers: integerOption('transfers', String(values.transfers), 1, MAX_TRANSFERS),
+    settleLimitMs: integerOption('settle-limit', String(values['settle-limit']), 1, 86_400) * 1000,
+  }));
 }
 
 /** Forks the builder and resolves once it has committed the last transfer; it is still alive then. */
@@ -218,6 +205,7 @@ function printTable(rows: [string, string][]): void {
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
 async function main(): Promise<number> {
+  quietOnClosedPipe();
   const o = parseOptions(process.argv.slice(2));
   const dataDir = mkdtempSync(join(tmpdir(), 'scrollbank-bench-restore-'));
   const child: { process: ChildProcess | null } = { process: null };

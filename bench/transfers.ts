@@ -7,10 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { closeServer, listen } from './loopback.ts';
 import cliProgress from 'cli-progress';
 import { Hono } from 'hono';
+import { integerOption, parseCli, quietOnClosedPipe, UsageError } from '../src/lib/cli.ts';
 import { createBank, type Bank } from '../src/bank.ts';
 import { CONSUMER_NAME } from '../src/channel/log-consumer.ts';
 import { createSystemClock } from '../src/lib/clock.ts';
@@ -59,19 +59,14 @@ const USAGE = `usage: npm run bench:transfers -- [--rounds N] [--customers N] [-
   N rounds (default 5) each measure R requests (default 5000) on the bare Hono route and R on
   POST /transfers, in alternating order; a phase stops early at the time limit (default 30 s).
   Medians over the rounds are reported; progress goes to stderr. The core runs on its own worker
-  thread, as npm start runs it (--core inline: on the server's thread, as the tests run it).`;
+  thread, as npm start runs it (--core inline: on the server's thread, as the tests run it).
 
-function wholeNumber(name: string, value: string, max: number): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > max) throw new Error(`--${name} must be an integer from 0 to ${max}, got ${value}\n${USAGE}`);
-  return n;
-}
+  exit codes: 0 done and the invariants hold, 1 an invariant broke or the run failed, 2 a bad argument`;
+
+const wholeNumber = (name: string, value: string, max: number): number => integerOption(name, value, 0, max);
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    strict: true,
-    options: {
+  return parseCli(argv, USAGE, {
       rounds: { type: 'string', default: '5' },
       customers: { type: 'string', default: '200' },
       concurrency: { type: 'string', default: '64' },
@@ -82,19 +77,18 @@ function parseOptions(argv: string[]): Options {
       'inline-client': { type: 'boolean', default: false },
       client: { type: 'string', default: 'http' },
       core: { type: 'string', default: 'thread' },
-      help: { type: 'boolean', default: false },
-    },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
+  }, (v) => checkOptions(v as RawOptions));
+}
+
+type RawOptions = { [K in 'rounds' | 'customers' | 'concurrency' | 'requests' | 'warmup' | 'time-limit' | 'synchronous' | 'client' | 'core']: string } & { 'inline-client': boolean };
+
+function checkOptions(values: RawOptions): Options {
   const synchronous = values.synchronous.toUpperCase();
-  if (synchronous !== 'FULL' && synchronous !== 'NORMAL' && synchronous !== 'OFF') throw new Error(`--synchronous must be FULL, NORMAL or OFF\n${USAGE}`);
+  if (synchronous !== 'FULL' && synchronous !== 'NORMAL' && synchronous !== 'OFF') throw new UsageError('--synchronous must be FULL, NORMAL or OFF');
   const client = values.client;
-  if (client !== 'http' && client !== 'fetch') throw new Error(`--client must be http or fetch\n${USAGE}`);
+  if (client !== 'http' && client !== 'fetch') throw new UsageError('--client must be http or fetch');
   const core = values.core;
-  if (core !== 'thread' && core !== 'inline') throw new Error(`--core must be thread or inline\n${USAGE}`);
+  if (core !== 'thread' && core !== 'inline') throw new UsageError('--core must be thread or inline');
   const o: Options = {
     rounds: wholeNumber('rounds', values.rounds, MAX_ROUNDS),
     customers: wholeNumber('customers', values.customers, 10_000),
@@ -108,8 +102,8 @@ function parseOptions(argv: string[]): Options {
     core,
   };
   // An account holds at most one unfinished transfer: each client in flight needs its own senders.
-  if (o.concurrency < 1 || o.customers < o.concurrency) throw new Error(`need 1 <= --concurrency <= --customers\n${USAGE}`);
-  if (o.rounds < 1 || o.requests < 1) throw new Error(`need --rounds and --requests of at least 1\n${USAGE}`);
+  if (o.concurrency < 1 || o.customers < o.concurrency) throw new UsageError('need 1 <= --concurrency <= --customers');
+  if (o.rounds < 1 || o.requests < 1) throw new UsageError('need --rounds and --requests of at least 1');
   return o;
 }
 
@@ -328,6 +322,7 @@ function progressBar(format: string) {
 }
 
 async function main(): Promise<number> {
+  quietOnClosedPipe();
   const o = parseOptions(process.argv.slice(2));
   const dataDir = mkdtempSync(join(tmpdir(), 'scrollbank-bench-'));
   const limitMs = watchdogMs(o);

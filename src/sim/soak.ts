@@ -3,17 +3,13 @@
  * progress bar and a summary: what ran, what the faults did, and every violation found.
  */
 import cliProgress from 'cli-progress';
-import { parseSimArgs, UsageError, violationLines } from './cli.ts';
+import { quietOnClosedPipe } from '../lib/cli.ts';
+import { parseSimArgs, violationLines } from './cli.ts';
 import { emptyStats, runSeed, type SimStats } from './simulator.ts';
 
 async function main(): Promise<void> {
-  let cli;
-  try {
-    cli = parseSimArgs(process.argv.slice(2), { seeds: 10_000, transfers: 100 });
-  } catch (error) {
-    console.error(error instanceof UsageError || error instanceof Error ? error.message : String(error));
-    process.exit(2);
-  }
+  quietOnClosedPipe();
+  const cli = parseSimArgs(process.argv.slice(2), 'soak');
   const bar = new cliProgress.SingleBar(
     { format: 'soak [{bar}] {percentage}% | {value}/{total} seeds | {failing} failing | ETA {eta_formatted}', hideCursor: true },
     cliProgress.Presets.shades_classic,
