@@ -11,10 +11,11 @@ import type { Clock } from './lib/clock.ts';
 import type { Inspect, TransferInspector } from './lib/inspect.ts';
 import type { RandomSource } from './lib/ids.ts';
 import { FULL_PROTOCOL, type Protocol } from './lib/protocol.ts';
-import { openDatabase, type Synchronous } from './lib/sqlite.ts';
+import { openDatabase, type DbName, type Synchronous } from './lib/sqlite.ts';
+import type { ReconcileReport } from './channel/reconciler.ts';
 import { createEventLog } from './net/event-log.ts';
 import { FaultQueue } from './net/faults.ts';
-import { createLink, type NetworkPolicy } from './net/link.ts';
+import { createLink, type LinkFate, type LinkPipe, type NetworkPolicy } from './net/link.ts';
 
 export type BankSettings = {
   cutoffMs: number;
@@ -64,6 +65,8 @@ export type BankDeps = {
   onCoreCommitted?: (atMs: number) => void;
   /** Restarts of either side, the core's refusals, reconciliation reports and gap repairs; silent unless given. */
   logger?: Logger;
+  /** What the metrics (src/server/metrics.ts) see of the bank's insides; nothing unless given. */
+  observer?: BankObserver;
   /** The simulator's network between the sides; none in production (see src/net/link.ts). */
   network?: NetworkPolicy;
   /** The simulator's lag between an append to the event log and the consumer's wake-up; none in production. */
@@ -81,6 +84,14 @@ export type CoreSide = Pick<CoreBanking, 'start' | 'stop' | 'commitCount' | 'dur
 
 export type Side = 'channel' | 'core';
 
+/** Hooks for the metrics, called on the channel's thread. */
+export type BankObserver = {
+  commitTimed?(db: DbName, durationMs: number): void;
+  linkMessage?(pipe: LinkPipe, type: string, fate: LinkFate): void;
+  repaired?(accountId: number, rows: number): void;
+  reconciled?(report: ReconcileReport): void;
+};
+
 export function createBank(deps: BankDeps) {
   const settings = { ...DEFAULT_SETTINGS, ...deps.settings };
   const logger = deps.logger ?? silentLogger;
@@ -89,8 +100,10 @@ export function createBank(deps: BankDeps) {
   const faults = new FaultQueue();
   const clock = deps.channelClock;
   const logDb = openDatabase(join(deps.dataDir, 'log.db'), 'log', deps.synchronous);
-  const log = createEventLog(logDb, clock, faults, { wakeDelayMs: deps.logWakeDelayMs });
-  const link = createLink({ clock, faults, latencyMs: settings.linkLatencyMs, network: deps.network });
+  const observer = deps.observer;
+  const timed = (db: DbName) => (observer?.commitTimed === undefined ? undefined : (ms: number) => observer.commitTimed!(db, ms));
+  const log = createEventLog(logDb, clock, faults, { wakeDelayMs: deps.logWakeDelayMs, onAppendTimed: timed('log') });
+  const link = createLink({ clock, faults, latencyMs: settings.linkLatencyMs, network: deps.network, onCarried: observer?.linkMessage });
   const rules = {
     cutoffMs: settings.cutoffMs,
     allowedSkewMs: settings.allowedSkewMs,
@@ -99,7 +112,7 @@ export function createBank(deps: BankDeps) {
     pruneIntervalMs: settings.cutoffMs,
   };
   const thread = deps.coreThread
-    ? createCoreThread({ dbPath: join(deps.dataDir, 'core.db'), logPath: join(deps.dataDir, 'log.db'), link, log, rules, pruneMarginMs: settings.cutoffMarginMs, synchronous: deps.synchronous, onCommitted: deps.onCoreCommitted, logLine: coreLine })
+    ? createCoreThread({ dbPath: join(deps.dataDir, 'core.db'), logPath: join(deps.dataDir, 'log.db'), link, log, rules, pruneMarginMs: settings.cutoffMarginMs, synchronous: deps.synchronous, onCommitted: deps.onCoreCommitted, logLine: coreLine, onCommitTimed: timed('core') })
     : null;
   const core: CoreSide =
     thread ??
@@ -113,6 +126,7 @@ export function createBank(deps: BankDeps) {
       inspect: deps.inspect,
       synchronous: deps.synchronous,
       logLine: coreLine,
+      onCommitTimed: timed('core'),
       onCommitted:
         deps.onCommitted || deps.onCoreCommitted
           ? () => {
@@ -141,6 +155,7 @@ export function createBank(deps: BankDeps) {
     transferInspector: deps.transferInspector,
     synchronous: deps.synchronous,
     logger,
+    observer: observer && { repaired: observer.repaired?.bind(observer), reconciled: observer.reconciled?.bind(observer), commitTimed: timed('channel') },
     onCommitted: deps.onCommitted && (() => deps.onCommitted!('channel')),
   });
 

@@ -19,6 +19,7 @@ import { createLogger, type Logger } from './lib/logger.ts';
 import { loadOrCreateToken } from './lib/secret-key.ts';
 import { createApp } from './server/app.ts';
 import { createHttpServer } from './server/http-server.ts';
+import { createMetrics } from './server/metrics.ts';
 import { Problem } from './server/problem.ts';
 
 /** In-flight requests get this long to finish after a stop signal; then their connections are cut. */
@@ -113,12 +114,14 @@ async function main(): Promise<void> {
     });
   }
   const clock = createSystemClock();
+  const metrics = createMetrics();
   const bank = createBank({
     dataDir: config.dataDir,
     coreClock: clock,
     channelClock: clock,
     random: cryptoRandom,
     logger,
+    observer: metrics.observer,
     inspect: inspect?.inspect,
     transferInspector: inspect?.transfers,
     // The talk's core is another server: here it gets a thread, and the machine's second core.
@@ -127,6 +130,7 @@ async function main(): Promise<void> {
     settings: { cutoffMs: config.cutoffMs, responseTimeoutMs: config.responseTimeoutMs, queryTimeoutMs: config.responseTimeoutMs, maxAmountWon: config.maxAmountWon, reconcileIntervalMs: config.reconcileMs },
   });
   await bank.ready();
+  metrics.attach(bank);
   bank.start();
   logger.info({ dataDir: config.dataDir, unfinishedTransfers: bank.channel.unfinishedCount() }, 'bank started');
 
@@ -136,7 +140,7 @@ async function main(): Promise<void> {
   await seedDemoCustomers(bank, config, logger);
 
   const stopping = new AbortController();
-  const app = createApp({ bank, adminToken, logger, stream: { signal: stopping.signal } });
+  const app = createApp({ bank, adminToken, logger, metrics, stream: { signal: stopping.signal } });
   handle = (request, env) => app.fetch(request, env as never);
   logger.info(`scrollbank listening on http://${config.host ?? 'localhost'}:${address.port} (data in ${config.dataDir})`);
 

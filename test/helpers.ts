@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
-import { createBank, type Bank, type BankSettings, type Side } from '../src/bank.ts';
+import { createBank, type Bank, type BankObserver, type BankSettings, type Side } from '../src/bank.ts';
 import { VirtualTime } from '../src/lib/clock.ts';
 import { seededRandom } from '../src/lib/ids.ts';
 import type { Inspect } from '../src/lib/inspect.ts';
@@ -28,6 +28,8 @@ export type TestBankOptions = {
   onCommitted?: (side: Side) => void;
   /** Where the bank's log lines go (quiet by default; TEST_LOG_LEVEL=debug shows them). */
   logger?: Logger;
+  /** The metrics' hooks (src/server/metrics.ts). */
+  observer?: BankObserver;
 };
 
 /** A logger whose lines a test can read back, one parsed object each. */
@@ -54,6 +56,7 @@ export function makeBank(options: TestBankOptions = {}): TestBank {
     inspect: options.inspect, // tests do not survive power cuts; the durable default is FULL
     onCommitted: options.onCommitted,
     logger: options.logger ?? testLogger(),
+    observer: options.observer,
   });
   bank.start();
   return Object.assign(bank, {

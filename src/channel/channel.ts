@@ -16,7 +16,7 @@ import type { Link } from '../net/link.ts';
 import type { LinkResponse } from '../net/messages.ts';
 import type { TransferPolicy } from '../machines/transfer.ts';
 import { createChannelStore, type ChannelAccount, type ChannelStore, type Customer } from './channel-store.ts';
-import { createHistory, type AppliedListener, type History } from './history.ts';
+import { createHistory, type AppliedListener, type History, type HistoryObserver } from './history.ts';
 import { createIdentity, type Identity } from './identity.ts';
 import type { ReconcileReport } from './reconciler.ts';
 import { createDurableTransfers, type DurableTransfers, type TransitionStep } from './transfers/durable-transfers.ts';
@@ -55,6 +55,8 @@ export type ChannelDeps = {
   onCommitted?: () => void;
   /** Reconciliation reports and gap repairs; silent unless given. */
   logger?: Logger;
+  /** The metrics' view of the channel: its commit durations, repairs and reconciliations. */
+  observer?: HistoryObserver & { commitTimed?(durationMs: number): void };
 };
 
 export type TransitionListener = (transferId: string, step: TransitionStep) => void;
@@ -138,6 +140,7 @@ export function createChannel(deps: ChannelDeps) {
       db,
       clock: deps.clock,
       onCommitted: deps.onCommitted,
+      onCommitTimed: deps.observer?.commitTimed,
       // A channel that cannot commit has crashed: it stops; its disk holds the last batch that did.
       onCommitFailed: () => {
         if (running?.batch === batch) stop();
@@ -161,6 +164,7 @@ export function createChannel(deps: ChannelDeps) {
       exactlyOnce: deps.protocol.S8,
       timing: deps.timing,
       logger: deps.logger,
+      observer: deps.observer,
       deliverOutcome: (id, event) => actors!.send(id, event),
       audit: (r) => {
         if (transferStore.addAudit(r.requestId, { at: r.at, event: r.type, reason: r.reason })) {
@@ -252,6 +256,8 @@ export function createChannel(deps: ChannelDeps) {
     lastReconcileReport: (): ReconcileReport | null => (running === null ? lastReconcile : running.history.lastReconcileReport()),
     /** Accounts with a hole still being repaired. */
     repairsPending: () => running?.history.repairsPending() ?? 0,
+    /** The next event-log offset the consumer will read; null while the channel is down. */
+    consumerNextOffset: (): number | null => running?.history.consumerNextOffset() ?? null,
     /** Stops and starts the log consumer alone: it carries on from its committed offset. */
     restartConsumer: () => live().history.restartConsumer(),
     /** Rewinds the consumer to an older offset: everything after it is delivered again. */

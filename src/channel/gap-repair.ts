@@ -30,6 +30,8 @@ export type GapRepairDeps = {
   clock: Clock;
   timing: RepairTiming;
   logger?: Logger;
+  /** A hole closed by rows from the core (the metrics' gap repairs). */
+  onRepaired?: (accountId: number, rows: number) => void;
 };
 
 type InFlight = { afterSeq: number; attempt: number; timer: TimerHandle };
@@ -114,7 +116,10 @@ export function createGapRepair(deps: GapRepairDeps) {
         return false;
       });
       if (done) {
-        if (applied > 0) logger.info({ accountId, applied, lastSeq: store.account(accountId)?.lastSeq }, 'gap repaired from the core');
+        if (applied > 0) {
+          logger.info({ accountId, applied, lastSeq: store.account(accountId)?.lastSeq }, 'gap repaired from the core');
+          deps.onRepaired?.(accountId, applied);
+        }
         return finish(accountId);
       }
       // Progress, or the answer to what is on its way now: ask for the next batch at once.

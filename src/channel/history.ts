@@ -13,7 +13,7 @@ import type { Link } from '../net/link.ts';
 import type { LinkResponse, Posting } from '../net/messages.ts';
 import type { ApplyResult, ChannelStore, HistoryRow, PageItem } from './channel-store.ts';
 import { createGapRepair, type GapRepair } from './gap-repair.ts';
-import { createLogConsumer, type LogConsumerDeps } from './log-consumer.ts';
+import { CONSUMER_NAME, createLogConsumer, type LogConsumerDeps } from './log-consumer.ts';
 import { createReconciler, ReconcileInterrupted, type ReconcileReport, type Reconciler } from './reconciler.ts';
 
 export type HistoryTiming = { queryTimeoutMs: number; backoffBaseMs: number; backoffMaxMs: number; reconcileIntervalMs: number };
@@ -36,6 +36,13 @@ export type HistoryDeps = {
   /** Inside the consumer's batch: a late request the core refused, for the transfer's audit. */
   audit: LogConsumerDeps['audit'];
   logger?: Logger;
+  observer?: HistoryObserver;
+};
+
+/** What the metrics count of history sync. */
+export type HistoryObserver = {
+  repaired?(accountId: number, rows: number): void;
+  reconciled?(report: ReconcileReport): void;
 };
 
 export function createHistory(deps: HistoryDeps) {
@@ -80,7 +87,7 @@ export function createHistory(deps: HistoryDeps) {
 
   const timing = { answerTimeoutMs: deps.timing.queryTimeoutMs, backoffBaseMs: deps.timing.backoffBaseMs, backoffMaxMs: deps.timing.backoffMaxMs };
   const logger = deps.logger ?? silentLogger;
-  const repair: GapRepair = createGapRepair({ store, batch, apply, link: deps.link, clock, timing, logger });
+  const repair: GapRepair = createGapRepair({ store, batch, apply, link: deps.link, clock, timing, logger, onRepaired: deps.observer?.repaired });
 
   /**
    * An outcome from the log settles its transfer once the sender's history holds the
@@ -104,6 +111,7 @@ export function createHistory(deps: HistoryDeps) {
   function reconcileNow(): Promise<ReconcileReport> {
     return reconciler.run().then((r) => {
       lastReconcile = r;
+      deps.observer?.reconciled?.(r);
       const line = { accountsChecked: r.accountsChecked, mismatches: r.mismatches, repaired: r.repaired, tookMs: r.tookMs, problems: r.problems.slice(0, 20) };
       if (r.mismatches > 0) logger.warn(line, 'reconciliation found the copy differing from the core');
       else logger.info(line, 'reconciliation: the copy matches the core');
@@ -160,6 +168,8 @@ export function createHistory(deps: HistoryDeps) {
     reconcile: reconcileNow,
     lastReconcileReport: () => lastReconcile,
     repairsPending: () => repair.pendingCount(),
+    /** The next log offset the consumer will read (what it has committed, plus what the open batch holds). */
+    consumerNextOffset: () => store.consumerOffset(CONSUMER_NAME),
     restartConsumer(): void {
       assert(!stopped, 'the channel is not running');
       consumer.stop();

@@ -30,6 +30,8 @@ export type CoreBankingDeps = {
   onCommitted?: () => void;
   /** Where the core's log lines go (every refusal, with its transfer id); nowhere unless given. */
   logLine?: CoreLog;
+  /** How long each core COMMIT took (the metrics' commit durations). */
+  onCommitTimed?: (durationMs: number) => void;
 };
 
 /** One log line of the core: a function, so that the core's thread can hand it to the channel's logger. */
@@ -264,6 +266,7 @@ export function createCoreBanking(deps: CoreBankingDeps) {
       db,
       clock: deps.clock,
       onCommitted: deps.onCommitted,
+      onCommitTimed: deps.onCommitTimed,
       // A core that cannot commit has crashed: it stops, and its disk holds the last batch that did.
       onCommitFailed: () => {
         if (store === me) stop();

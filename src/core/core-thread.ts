@@ -35,6 +35,8 @@ export type CoreThreadData = {
   signal: SharedArrayBuffer;
   /** Whether to report each commit's time. */
   reportCommits: boolean;
+  /** Whether to report each commit's duration. */
+  timeCommits: boolean;
 };
 
 export type CoreThreadCall =
@@ -58,6 +60,7 @@ export type FromCore =
   | { t: 'publish'; records: LogRecord[]; position?: ProducerPosition }
   | { t: 'durable'; id: number; ok: boolean }
   | { t: 'committed'; atMs: number }
+  | { t: 'commit-timed'; durationMs: number }
   | { t: 'log'; level: 'info' | 'warn'; fields: Record<string, unknown>; message: string }
   | { t: 'ready' }
   | { t: 'boot-failed'; error: string };
@@ -76,6 +79,8 @@ export type CoreThreadDeps = {
   onCommitted?: (atMs: number) => void;
   /** The core's log lines, written on this thread. */
   logLine?: CoreLog;
+  /** Each core COMMIT's duration, reported from the core's thread. */
+  onCommitTimed?: (durationMs: number) => void;
 };
 
 export function createCoreThread(deps: CoreThreadDeps) {
@@ -93,6 +98,7 @@ export function createCoreThread(deps: CoreThreadDeps) {
     eventPort,
     signal,
     reportCommits: deps.onCommitted !== undefined,
+    timeCommits: deps.onCommitTimed !== undefined,
   };
   // Node 20 does not carry tsx's loader into workers: the worker registers it, then loads the core.
   const entry = new URL('./core-worker.ts', import.meta.url).href;
@@ -159,6 +165,9 @@ export function createCoreThread(deps: CoreThreadDeps) {
         return;
       case 'log':
         deps.logLine?.(m.level, m.fields, m.message);
+        return;
+      case 'commit-timed':
+        deps.onCommitTimed?.(m.durationMs);
         return;
       case 'durable': {
         const w = waiting.get(m.id);

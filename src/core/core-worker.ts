@@ -59,6 +59,7 @@ const core = createCoreBanking({
   onCommitted: data.reportCommits ? () => post({ t: 'committed', atMs: Date.now() }) : undefined,
   // Written by the channel's thread, in its format, to its destination.
   logLine: (level, fields, message) => post({ t: 'log', level, fields, message }),
+  onCommitTimed: data.timeCommits ? (durationMs) => post({ t: 'commit-timed', durationMs }) : undefined,
 });
 
 function perform(call: CoreThreadCall): unknown {

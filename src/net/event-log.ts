@@ -48,6 +48,8 @@ export type EventLogOptions = {
    * answer; production has none (the next turn of the event loop).
    */
   wakeDelayMs?: () => number;
+  /** How long each append transaction took (the metrics' log commit durations). */
+  onAppendTimed?: (durationMs: number) => void;
 };
 
 export function createEventLog(db: Db, clock: Clock, faults: FaultQueue, options: EventLogOptions = {}): EventLog {
@@ -79,8 +81,10 @@ export function createEventLog(db: Db, clock: Clock, faults: FaultQueue, options
   });
 
   function land(records: LogRecord[], position?: ProducerPosition): void {
+    const started = options.onAppendTimed === undefined ? 0 : performance.now();
     append(records, position);
     commits++;
+    options.onAppendTimed?.(performance.now() - started);
     if (records.length > 0) notify();
   }
 

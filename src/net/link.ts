@@ -32,14 +32,27 @@ export interface NetworkPolicy {
   afterSend?(pipe: LinkPipe, message: LinkRequest | LinkResponse): void;
 }
 
-export type LinkOptions = { clock: Clock; faults: FaultQueue; latencyMs?: number; network?: NetworkPolicy };
+/** What became of one message at the fault queue (the network beyond it may still lose it). */
+export type LinkFate = 'delivered' | 'dropped' | 'delayed' | 'duplicated';
 
-export function createLink({ clock, faults, latencyMs = 0, network }: LinkOptions): Link {
+export type LinkOptions = {
+  clock: Clock;
+  faults: FaultQueue;
+  latencyMs?: number;
+  network?: NetworkPolicy;
+  /** Every message with its fate: the metrics' link counts. */
+  onCarried?: (pipe: LinkPipe, type: string, fate: LinkFate) => void;
+};
+
+const FATES = { deliver: 'delivered', drop: 'dropped', delay: 'delayed', duplicate: 'duplicated' } as const;
+
+export function createLink({ clock, faults, latencyMs = 0, network, onCarried }: LinkOptions): Link {
   let toCore: ((m: LinkRequest) => void) | null = null;
   let toChannel: ((m: LinkResponse) => void) | null = null;
 
   function carry<M extends LinkRequest | LinkResponse>(pipe: LinkPipe, message: M, deliver: (m: M) => void): void {
     const fate = faults.next(pipe, messageKind(message));
+    onCarried?.(pipe, message.type, FATES[fate.action]);
     // Messages are cloned as a network would: the receiver never shares the sender's object.
     const wire = () => structuredClone(message);
     switch (fate.action) {

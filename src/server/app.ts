@@ -60,7 +60,10 @@ export function createApp(deps: AppOptions) {
     } finally {
       c.res.headers.set(REQUEST_ID_HEADER, requestId);
       const status = c.res.status;
-      const line = { requestId, method: c.req.method, route: routePath(c) || null, path: c.req.path, status, durationMs: Math.round((now() - started) * 100) / 100 };
+      const route = routePath(c) || null;
+      const ms = now() - started;
+      const line = { requestId, method: c.req.method, route, path: c.req.path, status, durationMs: Math.round(ms * 100) / 100 };
+      deps.metrics?.request(c.req.method, route ?? '(none)', status, ms / 1000);
       if (status >= 500) logger.error(line, 'request');
       else logger.info(line, 'request');
     }
@@ -82,6 +85,11 @@ export function createApp(deps: AppOptions) {
   app.route('/machines', machineRoutes());
   app.route('/', webRoutes(deps, deps.web));
 
+  if (deps.metrics !== undefined) {
+    const { registry } = deps.metrics;
+    // Prometheus sends the admin token as a bearer token (its `authorization` setting).
+    app.get('/metrics', auth, requireAdmin, async (c) => c.body(await registry.metrics(), 200, { 'Content-Type': registry.contentType }));
+  }
   app.use('/admin/*', auth, requireAdmin);
   app.route('/admin', adminRoutes(deps));
   // Before /transfers/*: EventSource cannot send a header, so the token may come in

@@ -18,7 +18,7 @@ import type { NewTransfer, TransferStore } from './transfer-store.ts';
 export const DUE_BATCH = 100;
 
 /** One committed transition; `n` numbers it in the transfer's journal (REQUEST is 1). */
-export type TransitionStep = { n: number; at: number; event: string; from: TransferState; to: TransferState };
+export type TransitionStep = { n: number; at: number; event: string; from: TransferState; to: TransferState; reason: string | null };
 
 export type DurableTransfersDeps = {
   store: TransferStore;
@@ -117,8 +117,8 @@ export function createDurableTransfers(deps: DurableTransfersDeps) {
       const c = step.snapshot.context;
       // The time the event carries (an outcome's settledAt is the same instant); after-events carry none.
       const at = typeof event.at === 'number' ? event.at : clock.now();
-      const journal: TransitionStep = { n: row.journalLength + 1, at, event: journalEventName(event), from: row.state, to: step.state };
-      const { n, ...entry } = journal;
+      const journal: TransitionStep = { n: row.journalLength + 1, at, event: journalEventName(event), from: row.state, to: step.state, reason: c.reason };
+      const { n, reason: _reason, ...entry } = journal;
       store.transition(id, n, { ...entry, reason: c.reason, settledAt: c.settledAt, deadline, snapshot: engine.persist(step.snapshot) });
       return { step, journal, deadline, context: c };
     });
@@ -181,7 +181,7 @@ export function createDurableTransfers(deps: DurableTransfersDeps) {
         if (stopped) return;
         announce(row.id, initial.snapshot);
         deps.inspector?.snapshot(row.id, initial.snapshot, { type: 'xstate.init' });
-        deps.onTransition(row.id, { n: 1, at: input.requestedAt, event: 'REQUEST', from: 'requested', to: 'requested' });
+        deps.onTransition(row.id, { n: 1, at: input.requestedAt, event: 'REQUEST', from: 'requested', to: 'requested', reason: null });
         deliver(row.id, { type: 'DISPATCH', at: clock.now() });
       });
     },
