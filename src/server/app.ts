@@ -3,7 +3,7 @@
  * problem+json shape. Tests call `app.request()` on it with no socket.
  */
 import { join } from 'node:path';
-import { Hono } from 'hono';
+import { OpenAPIHono } from '@hono/zod-openapi';
 import { routePath } from 'hono/route';
 import { randomId } from '../lib/ids.ts';
 import { silentLogger } from '../lib/logger.ts';
@@ -13,6 +13,8 @@ import { HTTPException } from 'hono/http-exception';
 import type { AppDeps, AppEnv } from './env.ts';
 import { authenticate, requireAdmin } from './auth.ts';
 import { Problem, problemResponse, restarting } from './problem.ts';
+import { describeApi } from './openapi.ts';
+import { docsRoutes } from './routes/docs.ts';
 import { accountRoutes } from './routes/accounts.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { machineRoutes } from './routes/machines.ts';
@@ -40,7 +42,7 @@ export type AppOptions = AppDeps & {
 };
 
 export function createApp(deps: AppOptions) {
-  const app = new Hono<AppEnv>();
+  const app = new OpenAPIHono<AppEnv>();
   const auth = authenticate(deps.bank, deps.adminToken);
   const logger = deps.logger ?? silentLogger;
   const now = deps.now ?? (() => performance.now());
@@ -82,6 +84,8 @@ export function createApp(deps: AppOptions) {
     }
   });
   app.get('/health', (c) => c.json({ status: 'ok' }));
+  describeApi(app, deps.bank.settings.maxAmountWon);
+  app.route('/docs', docsRoutes());
   app.route('/machines', machineRoutes());
   app.route('/', webRoutes(deps, deps.web));
 

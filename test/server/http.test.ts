@@ -5,6 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createApp, type App } from '../../src/server/app.ts';
+import { conformanceOf, type Conformance } from '../openapi-conformance.ts';
 import { MAX_BODY_BYTES } from '../../src/server/schemas.ts';
 import { assertInvariants, drive, makeBank, run, type TestBank, drivenApp } from '../helpers.ts';
 
@@ -12,6 +13,17 @@ const ADMIN_TOKEN = 'admin-token-for-tests-0001';
 
 type Ctx = { bank: TestBank; app: App };
 const test = suite<Ctx>('http api', {} as Ctx);
+/** Every answer these tests get is held to the OpenAPI document the app serves. */
+let conformance: Conformance;
+
+test.before(async () => {
+  const bank = makeBank();
+  try {
+    conformance = conformanceOf(await (await createApp({ bank, adminToken: ADMIN_TOKEN }).request('/openapi.json')).json());
+  } finally {
+    bank.dispose();
+  }
+});
 
 test.before.each((ctx) => {
   ctx.bank = makeBank();
@@ -57,6 +69,7 @@ async function call(ctx: Ctx, method: string, path: string, options: CallOptions
       parsed = text;
     }
   }
+  conformance.check(method, path, response.status, response.headers.get('content-type'), parsed);
   return { status: response.status, headers: response.headers, body: parsed };
 }
 
