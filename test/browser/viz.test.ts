@@ -65,6 +65,22 @@ test('/viz/transfers/:id highlights the transfer state live and lists its journa
   await page.close();
 });
 
+test('/docs shows the API reference from this server alone: every operation of /openapi.json, with the Authorize button', async ({ server, browser }) => {
+  const page = await browser.newPage();
+  const loaded: string[] = [];
+  page.on('request', (r) => loaded.push(new URL(r.url()).pathname));
+  await page.goto(`${server.url}/docs`);
+  await page.waitForSelector('.opblock-summary-path', { timeout: 15_000 });
+  const doc = (await api(server, ADMIN_TOKEN, 'GET', '/openapi.json')).body;
+  const documented = Object.values(doc.paths as Record<string, object>).reduce((n, item) => n + Object.keys(item).length, 0);
+  assert.is(await page.locator('.opblock').count(), documented, 'one block per documented operation');
+  assert.ok(await page.locator('button.authorize').isVisible(), 'the security schemes offer an Authorize button');
+  assert.match((await page.locator('.info .title').textContent()) ?? '', 'scrollbank');
+  assert.ok(loaded.includes('/docs/swagger-ui-bundle.js') && loaded.includes('/openapi.json'), loaded.join(' '));
+  await screenshot(page, 'docs.png');
+  await page.close();
+});
+
 test('nothing was fetched from outside and no page logged an error', ({ browser }) => {
   assert.equal(browser.outside, []);
   assert.equal(browser.errors, []);
