@@ -87,6 +87,8 @@ export type Side = 'channel' | 'core';
 /** Hooks for the metrics, called on the channel's thread. */
 export type BankObserver = {
   commitTimed?(db: DbName, durationMs: number): void;
+  /** The wall-clock time of each core commit (the metrics' history lag counts from it). */
+  coreCommitted?(atMs: number): void;
   linkMessage?(pipe: LinkPipe, type: string, fate: LinkFate): void;
   repaired?(accountId: number, rows: number): void;
   reconciled?(report: ReconcileReport): void;
@@ -101,6 +103,14 @@ export function createBank(deps: BankDeps) {
   const clock = deps.channelClock;
   const logDb = openDatabase(join(deps.dataDir, 'log.db'), 'log', deps.synchronous);
   const observer = deps.observer;
+  // Each core commit's time, for the benchmark and the metrics alike.
+  const coreCommitted =
+    deps.onCoreCommitted === undefined && observer?.coreCommitted === undefined
+      ? undefined
+      : (atMs: number) => {
+          deps.onCoreCommitted?.(atMs);
+          observer?.coreCommitted?.(atMs);
+        };
   const timed = (db: DbName) => (observer?.commitTimed === undefined ? undefined : (ms: number) => observer.commitTimed!(db, ms));
   const log = createEventLog(logDb, clock, faults, { wakeDelayMs: deps.logWakeDelayMs, onAppendTimed: timed('log') });
   const link = createLink({ clock, faults, latencyMs: settings.linkLatencyMs, network: deps.network, onCarried: observer?.linkMessage });
@@ -112,7 +122,7 @@ export function createBank(deps: BankDeps) {
     pruneIntervalMs: settings.cutoffMs,
   };
   const thread = deps.coreThread
-    ? createCoreThread({ dbPath: join(deps.dataDir, 'core.db'), logPath: join(deps.dataDir, 'log.db'), link, log, rules, pruneMarginMs: settings.cutoffMarginMs, synchronous: deps.synchronous, onCommitted: deps.onCoreCommitted, logLine: coreLine, onCommitTimed: timed('core') })
+    ? createCoreThread({ dbPath: join(deps.dataDir, 'core.db'), logPath: join(deps.dataDir, 'log.db'), link, log, rules, pruneMarginMs: settings.cutoffMarginMs, synchronous: deps.synchronous, onCommitted: coreCommitted, logLine: coreLine, onCommitTimed: timed('core') })
     : null;
   const core: CoreSide =
     thread ??
@@ -128,9 +138,9 @@ export function createBank(deps: BankDeps) {
       logLine: coreLine,
       onCommitTimed: timed('core'),
       onCommitted:
-        deps.onCommitted || deps.onCoreCommitted
+        deps.onCommitted || coreCommitted
           ? () => {
-              deps.onCoreCommitted?.(deps.coreClock.now());
+              coreCommitted?.(deps.coreClock.now());
               deps.onCommitted?.('core');
             }
           : undefined,

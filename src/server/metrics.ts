@@ -9,6 +9,8 @@ import type { Bank, BankObserver } from '../bank.ts';
 
 /** Transfers whose entry into a waiting state is remembered, for the time they spend there. */
 export const MAX_TRACKED_TRANSFERS = 100_000;
+/** Recent core commit times kept to find the commit that made a posting durable. */
+export const CORE_COMMITS_KEPT = 10_000;
 
 const SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const LONG_SECONDS = [0.01, 0.05, 0.1, 0.5, 1, 3, 5, 10, 30, 60, 120, 300];
@@ -29,7 +31,7 @@ export function createMetrics() {
   const link = new Counter({ name: 'scrollbank_link_messages_total', help: 'Link messages by pipe, type and what the fault queue did with them', labelNames: ['pipe', 'type', 'fate'], registers });
   const historyLag = new Histogram({
     name: 'scrollbank_history_lag_seconds',
-    help: "From the core's posting (its decision time) to the channel commit that put the row in the history copy",
+    help: "From the core commit that made a posting durable to the channel commit that put its row in the history copy",
     buckets: SECONDS,
     registers,
   });
@@ -49,7 +51,28 @@ export function createMetrics() {
     tracked.set(id, entry);
   };
 
+  // A ring of the latest core commit times, in order: the first at or after a posting's decision made it durable.
+  const coreCommits = new Float64Array(CORE_COMMITS_KEPT);
+  let coreCommitCount = 0;
+  /** The first kept core commit at or after `ms`, or null when none is kept (too old, or not yet seen). */
+  const commitAtOrAfter = (ms: number): number | null => {
+    const kept = Math.min(coreCommitCount, CORE_COMMITS_KEPT);
+    let lo = coreCommitCount - kept;
+    let hi = coreCommitCount;
+    if (kept === 0 || coreCommits[lo % CORE_COMMITS_KEPT]! > ms) return null;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (coreCommits[mid % CORE_COMMITS_KEPT]! < ms) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < coreCommitCount ? coreCommits[lo % CORE_COMMITS_KEPT]! : null;
+  };
+
   const observer: BankObserver = {
+    coreCommitted(atMs) {
+      coreCommits[coreCommitCount % CORE_COMMITS_KEPT] = atMs;
+      coreCommitCount++;
+    },
     commitTimed(db, durationMs) {
       commits.inc({ db });
       commitTime.observe({ db }, durationMs / 1000);
@@ -92,7 +115,10 @@ export function createMetrics() {
         track(id, { requestedAt: known?.requestedAt ?? null, state: step.to, since: step.at });
       });
       bank.channel.onHistoryApplied((postings, appliedAtMs) => {
-        for (const p of postings) historyLag.observe(Math.max(0, appliedAtMs - p.occurredAt) / 1000);
+        for (const p of postings) {
+          const committedAt = commitAtOrAfter(p.occurredAt);
+          if (committedAt !== null) historyLag.observe(Math.max(0, appliedAtMs - committedAt) / 1000);
+        }
       });
       new Gauge({
         name: 'scrollbank_transfers_unfinished',
