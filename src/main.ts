@@ -80,15 +80,6 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger({ level: config.logLevel, pretty: process.stdout.isTTY });
-  let releaseDataDir: () => void;
-  try {
-    mkdirSync(config.dataDir, { recursive: true });
-    releaseDataDir = lockDataDir(config.dataDir);
-  } catch (error) {
-    const why = error instanceof DataDirBusy ? error.message : `DATA_DIR ${config.dataDir} cannot be used: ${error instanceof Error ? error.message : String(error)}`;
-    refuse(logger, why, 2);
-  }
-
   // The app comes once the bank is up; until then (a few ms) the port answers 503.
   let handle: ((request: Request, env: unknown) => Response | Promise<Response>) | null = null;
   const starting = new Problem(503, 'Starting', 'the bank is starting; try again in a moment');
@@ -96,13 +87,22 @@ async function main(): Promise<void> {
     (request, env) => handle?.(request, env) ?? new Response(JSON.stringify(starting.body()), { status: 503, headers: { 'Content-Type': 'application/problem+json' } }),
     logger,
   );
+  // The port first: a start it refuses has created nothing, not even DATA_DIR.
   let address: AddressInfo;
   try {
     address = await listen(server, config);
   } catch (error) {
-    releaseDataDir();
     const code = (error as NodeJS.ErrnoException).code;
     refuse(logger, code === 'EADDRINUSE' ? `PORT ${config.port} is already in use` : `the server cannot listen: ${(error as Error).message}`, 1);
+  }
+  let releaseDataDir: () => void;
+  try {
+    mkdirSync(config.dataDir, { recursive: true });
+    releaseDataDir = lockDataDir(config.dataDir);
+  } catch (error) {
+    server.close();
+    const why = error instanceof DataDirBusy ? error.message : `DATA_DIR ${config.dataDir} cannot be used: ${error instanceof Error ? error.message : String(error)}`;
+    refuse(logger, why, 2);
   }
 
   let inspect: { inspect: Inspect; transfers: TransferInspector } | undefined;
