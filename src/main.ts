@@ -4,7 +4,7 @@
  * into one bank, seeds demo customers on first start, serves the HTTP API, and stops cleanly
  * on SIGTERM or SIGINT.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -57,7 +57,8 @@ async function seedDemoCustomers(bank: Bank, config: Config, logger: Logger): Pr
   if (bank.channel.customer(1) !== undefined) {
     const known = DEMO_CUSTOMERS.map((_, i) => bank.channel.customer(i + 1)).filter((c) => c !== undefined);
     const who = known.map((c) => `${c.name} (customer ${c.id}, account ${bank.channel.accountsOf(c.id)[0]?.id ?? '?'})`).join(', ');
-    logger.info(`demo customers exist: ${who}; the tokens made on first start are in ${file}, and POST /admin/customers/<id>/tokens (admin token) issues a new one`);
+    const where = existsSync(file) ? `the tokens made on first start are in ${file}` : `${file} is gone, so their first tokens are lost`;
+    logger.info(`demo customers exist: ${who}; ${where}; POST /admin/customers/<id>/tokens (admin token) issues a new one`);
     return;
   }
   const lines: string[] = [];
@@ -66,8 +67,13 @@ async function seedDemoCustomers(bank: Bank, config: Config, logger: Logger): Pr
     lines.push(`demo customer ${name}: account ${accountId} (${opening} won), token ${token}`);
     logger.info(`opened demo customer ${name}: customer ${customerId}, account ${accountId} (${opening} won)`);
   }
+  // The file before the commit: a crash between them leaves a file of tokens no one holds, and
+  // the next start (finding no customer) opens them again and replaces it; the other order could
+  // leave customers whose tokens no one will ever see. Written whole, then renamed into place.
+  const partial = `${file}.${process.pid}.partial`;
+  writeFileSync(partial, `${lines.join('\n')}\n`, { mode: 0o600, flag: 'wx' });
+  renameSync(partial, file);
   await bank.durable();
-  writeFileSync(file, `${lines.join('\n')}\n`, { mode: 0o600 });
   logger.info(`first start: the demo customers' tokens are in ${file} (readable only by you; they are not shown again)`);
 }
 
@@ -80,6 +86,17 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger({ level: config.logLevel, pretty: process.stdout.isTTY });
+  // Handlers first: a signal with none would end the process the instant it arrives, mid-start
+  // or right after the listening line. One that comes before the bank is up stops it once it is.
+  let stopWith: ((signal: NodeJS.Signals) => void) | null = null;
+  let early: { signal: NodeJS.Signals; at: number } | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopWith !== null) return stopWith(signal);
+    if (early === null) early = { signal, at: performance.now() };
+    else if (early.signal !== signal || performance.now() - early.at >= SAME_SIGNAL_MS) process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   // The app comes once the bank is up; until then (a few ms) the port answers 503.
   let handle: ((request: Request, env: unknown) => Response | Promise<Response>) | null = null;
   const starting = new Problem(503, 'Starting', 'the bank is starting; try again in a moment');
@@ -103,6 +120,17 @@ async function main(): Promise<void> {
     server.close();
     const why = error instanceof DataDirBusy ? error.message : `DATA_DIR ${config.dataDir} cannot be used: ${error instanceof Error ? error.message : String(error)}`;
     refuse(logger, why, 2);
+  }
+
+  // The admin token is the last check that can refuse a start, before any database is opened.
+  const adminTokenFile = join(config.dataDir, ADMIN_TOKEN_FILE);
+  let adminToken: string;
+  try {
+    adminToken = config.adminToken ?? loadOrCreateToken(adminTokenFile, () => randomToken(cryptoRandom));
+  } catch (error) {
+    server.close();
+    releaseDataDir();
+    refuse(logger, `${adminTokenFile} cannot be used (delete it for a new admin token, or set ADMIN_TOKEN): ${error instanceof Error ? error.message : String(error)}`, 2);
   }
 
   let inspect: { inspect: Inspect; transfers: TransferInspector } | undefined;
@@ -134,16 +162,12 @@ async function main(): Promise<void> {
   bank.start();
   logger.info({ dataDir: config.dataDir, unfinishedTransfers: bank.channel.unfinishedCount() }, 'bank started');
 
-  const adminTokenFile = join(config.dataDir, ADMIN_TOKEN_FILE);
-  const adminToken = config.adminToken ?? loadOrCreateToken(adminTokenFile, () => randomToken(cryptoRandom));
   logger.info(config.adminToken === null ? `admin token: in ${adminTokenFile} (set ADMIN_TOKEN to choose one)` : 'admin token: from ADMIN_TOKEN');
   await seedDemoCustomers(bank, config, logger);
 
   const stopping = new AbortController();
   const app = createApp({ bank, adminToken, logger, metrics, stream: { signal: stopping.signal } });
   handle = (request, env) => app.fetch(request, env as never);
-  logger.info(`scrollbank listening on http://${config.host ?? 'localhost'}:${address.port} (data in ${config.dataDir})`);
-
   let first: { signal: NodeJS.Signals; at: number } | null = null;
   // Answers given while stopping close their connection, so that no keep-alive client holds
   // the stop open: those already on their way when the signal came, and any after it.
@@ -152,6 +176,12 @@ async function main(): Promise<void> {
     if (stopping.signal.aborted) res.setHeader('Connection', 'close');
     answering.add(res);
     res.once('close', () => answering.delete(res));
+    // An answer whose headers left before the signal (an event stream) kept keep-alive: its
+    // connection would idle until keepAliveTimeout and hold the stop that long.
+    // Once Node has put it back to idle (after this turn), it is closed like the others.
+    res.once('finish', () => {
+      if (stopping.signal.aborted) setImmediate(() => server.closeIdleConnections());
+    });
   });
   const stop = (signal: NodeJS.Signals) => {
     if (first !== null && first.signal === signal && performance.now() - first.at < SAME_SIGNAL_MS) return;
@@ -176,8 +206,11 @@ async function main(): Promise<void> {
     });
     server.closeIdleConnections();
   };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  stopWith = stop;
+  logger.info(`scrollbank listening on http://${config.host ?? 'localhost'}:${address.port} (data in ${config.dataDir})`);
+  // Assigned by onSignal meanwhile, which the compiler cannot see from here.
+  const pending = early as { signal: NodeJS.Signals } | null;
+  if (pending !== null) stop(pending.signal);
 }
 
 main().catch((error: unknown) => {

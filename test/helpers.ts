@@ -32,10 +32,21 @@ export type TestBankOptions = {
   observer?: BankObserver;
 };
 
-/** A logger whose lines a test can read back, one parsed object each. */
-export function capturingLogger(): { logger: Logger; lines: () => Record<string, any>[]; text: () => string } {
+/**
+ * A logger whose lines a test can read back, one parsed object each. `onLine` sees each line
+ * as it is written (a test may look at what is committed at that very moment).
+ */
+export function capturingLogger(onLine?: (line: Record<string, any>) => void): { logger: Logger; lines: () => Record<string, any>[]; text: () => string } {
   const chunks: string[] = [];
-  const logger = createLogger({ level: 'debug', destination: { write: (chunk: string) => void chunks.push(chunk) } });
+  const logger = createLogger({
+    level: 'debug',
+    destination: {
+      write: (chunk: string) => {
+        chunks.push(chunk);
+        onLine?.(JSON.parse(chunk));
+      },
+    },
+  });
   const text = () => chunks.join('');
   return { logger, text, lines: () => text().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l)) };
 }

@@ -167,8 +167,9 @@ export function createChannel(deps: ChannelDeps) {
       observer: deps.observer,
       deliverOutcome: (id, event) => actors!.send(id, event),
       audit: (r) => {
+        // Inside the consumer's batch: the line waits for the commit that keeps the entry.
         if (transferStore.addAudit(r.requestId, { at: r.at, event: r.type, reason: r.reason })) {
-          deps.logger?.info({ transferId: r.requestId, reason: r.reason }, 'audit: the core refused a late request for this transfer; nothing moved');
+          batch.after(() => deps.logger?.info({ transferId: r.requestId, reason: r.reason }, 'audit: the core refused a late request for this transfer; nothing moved'));
         }
       },
       listeners: appliedListeners,

@@ -117,8 +117,12 @@ export function createGapRepair(deps: GapRepairDeps) {
       });
       if (done) {
         if (applied > 0) {
-          logger.info({ accountId, applied, lastSeq: store.account(accountId)?.lastSeq }, 'gap repaired from the core');
-          deps.onRepaired?.(accountId, applied);
+          // Told once the batch holding the rows has committed: a crash before it repairs again.
+          const lastSeq = store.account(accountId)?.lastSeq;
+          deps.batch.after(() => {
+            logger.info({ accountId, applied, lastSeq }, 'gap repaired from the core');
+            deps.onRepaired?.(accountId, applied);
+          });
         }
         return finish(accountId);
       }

@@ -48,8 +48,11 @@ export function createHttpServer(fetch: Fetch, logger: Logger): Server {
   const server = createServer(listener);
 
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-    // A reset or closed socket has no one left to answer.
-    if (error.code === 'ECONNRESET' || !socket.writable) {
+    // A reset or closed socket has no one left to answer; nor has one whose answer to an
+    // earlier request is already on its way (an event stream): bytes written now would land
+    // inside that answer, so the connection just ends, as Node's own handler does.
+    const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent === true) {
       socket.destroy();
       return;
     }

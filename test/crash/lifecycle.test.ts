@@ -5,7 +5,8 @@
  * to get the demo customers' tokens, and no token ever appears in what the server prints.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { Agent, get } from 'node:http';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,21 +65,31 @@ test('SIGTERM lets an in-flight request finish, ends open streams, closes the da
     assert.is((await call(url, 'POST', '/admin/faults', SETTINGS.adminToken, { pipe: 'request', action: 'drop', count: 2 })).status, 201);
     const quick = await call(url, 'POST', '/transfers', kim.token, { fromAccountId: kim.accountId, toAccountId: lee.accountId, amount: 1_000 }, { Prefer: 'wait=0' });
     assert.is(quick.status, 202);
-    const stream = await fetch(`${url}/transfers/${quick.body.id}/stream?access_token=${kim.token}`);
-    assert.is(stream.status, 200);
-    const reader = stream.body!.getReader();
-    await reader.read(); // the first event: the transfer as it stands
+    // The stream over a keep-alive agent, as a browser holds it: once the stream ends, its
+    // connection stays open and idle unless the server closes it.
+    const agent = new Agent({ keepAlive: true });
+    const streamEnded = new Promise<void>((resolve, reject) => {
+      const req = get(`${url}/transfers/${quick.body.id}/stream?access_token=${kim.token}`, { agent }, (res) => {
+        if (res.statusCode !== 200) reject(new Error(`stream: ${res.statusCode}`));
+        res.on('data', () => {});
+        res.on('end', () => resolve());
+      });
+      req.on('error', reject);
+    });
+    await new Promise((r) => setTimeout(r, 200)); // the first event: the transfer as it stands
     const inFlight = call(url, 'POST', '/transfers', lee.token, { fromAccountId: lee.accountId, toAccountId: kim.accountId, amount: 1_000 }, { Prefer: 'wait=5' });
     await new Promise((r) => setTimeout(r, 300));
     const exited = bank.stop(); // SIGTERM
     // The open stream ends at once, instead of holding the stop for its whole life.
-    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-      // drain what was on its way
-    }
+    await streamEnded;
     const answered = await inFlight;
+    const answeredAt = performance.now();
     assert.ok(answered.status === 201 || answered.status === 202, `the in-flight request was answered: ${answered.status}`);
     assert.is(answered.headers.get('connection'), 'close', JSON.stringify([...answered.headers]));
     assert.is(await exited, 0);
+    // Once the last answer is out, nothing holds the stop: not the ended stream's idle keep-alive
+    // connection (5 s of keepAliveTimeout), nor the answer's own.
+    assert.ok(performance.now() - answeredAt < 3_000, `exited ${Math.round(performance.now() - answeredAt)} ms after the last answer`);
     assert.ok(await refused(url), 'nothing listens after the stop');
     lockIsFree(bank.dataDir);
     assert.match(bank.output(), 'stopped: databases closed, DATA_DIR released');
@@ -178,5 +189,29 @@ test('without ADMIN_TOKEN, the admin token is made on first start, kept in DATA_
     assert.is((await call(again, 'GET', '/admin/faults', token)).status, 200, 'the same token after a restart');
     assert.not.ok(bank.output().includes(token), 'the token is never printed');
   }, { ...SETTINGS, adminToken: '' }));
+
+test('an unusable admin.token refuses the start before any database is opened, naming the file', () =>
+  withBank(async (bank) => {
+    assert.is(await bank.stop(), 0);
+    const dir = bank.dataDir;
+    for (const name of ['core.db', 'channel.db', 'log.db']) rmSync(join(dir, name));
+    writeFileSync(join(dir, ADMIN_TOKEN_FILE), 'short\n');
+    await bank.start().then(
+      () => assert.unreachable('it started'),
+      (error: Error) => assert.match(error.message, 'exited during start'),
+    );
+    assert.match(bank.output(), `${ADMIN_TOKEN_FILE} cannot be used`);
+    assert.not.ok(existsSync(join(dir, 'core.db')), 'no database was opened');
+  }, { ...SETTINGS, adminToken: '' }));
+
+test('a later start whose demo tokens file is gone says the first tokens are lost, and how to get new ones', () =>
+  withBank(async (bank) => {
+    assert.is(await bank.stop(), 0);
+    rmSync(join(bank.dataDir, DEMO_TOKENS_FILE));
+    await bank.start();
+    const later = bank.output().slice(bank.output().lastIndexOf('--- start 2 ---'));
+    assert.match(later, 'is gone, so their first tokens are lost');
+    assert.match(later, 'POST /admin/customers/<id>/tokens');
+  }));
 
 test.run();

@@ -3,6 +3,8 @@
  * the core just before the channel's decisive query, and just after it. Whatever the order,
  * the channel and the core agree.
  */
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { without } from '../../src/lib/protocol.ts';
@@ -53,8 +55,18 @@ test('fence: a late request reaching the core just after the query is fenced and
   }));
 
 test('the talk\'s late request leaves a trace: a log line from the core, and an audit entry on the transfer that changes nothing', () => {
-  const capture = capturingLogger();
+  // Commit, then effect: when the channel's audit line is written, its entry is already committed
+  // (seen from a connection of its own, which sees only what is committed).
+  let committedAtLine: number | null = null;
+  let dataDir = '';
+  const capture = capturingLogger((line) => {
+    if (!String(line.msg).startsWith('audit:')) return;
+    const other = new Database(join(dataDir, 'channel.db'), { readonly: true });
+    committedAtLine = other.prepare('SELECT COUNT(*) FROM transfer_audit WHERE transfer_id = ?').pluck().get(line.transferId) as number;
+    other.close();
+  });
   withBank({ logger: capture.logger }, (bank) => {
+    dataDir = bank.dataDir;
     const { id } = lateTransfer(bank, 3_001);
     run(bank, 3_000);
     const failed = bank.channel.transfer(id)!;
@@ -65,6 +77,7 @@ test('the talk\'s late request leaves a trace: a log line from the core, and an 
     assert.equal({ state: after.state, reason: after.reason, journal: after.journal }, { state: failed.state, reason: failed.reason, journal: failed.journal });
     const line = capture.lines().find((l) => l.side === 'core' && l.transferId === id);
     assert.ok(line !== undefined && line.reason === 'fenced' && line.level === 40, JSON.stringify(line));
+    assert.is(committedAtLine, 1, 'the audit line left after the commit that holds the entry');
     // The log's redelivery of that record adds nothing.
     bank.channel.redeliverFrom(1);
     run(bank, 1_000);

@@ -3,13 +3,15 @@
  * core's postings row for row (DESIGN.md invariant 6), and without S8 the same faults leave
  * the copy wrong.
  */
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CONSUMER_NAME } from '../../src/channel/log-consumer.ts';
 import { without } from '../../src/lib/protocol.ts';
 import type { LinkRequest } from '../../src/net/messages.ts';
 import { checkInvariants } from '../../src/sim/invariants.ts';
-import { assertInvariants, createdId, makeBank, openCustomer, run, stateOf, transfer, type TestBank, type TestCustomer, withBank } from '../helpers.ts';
+import { assertInvariants, capturingLogger, createdId, makeBank, openCustomer, run, stateOf, transfer, type TestBank, type TestCustomer, withBank } from '../helpers.ts';
 
 const ALL_BUT_LIVENESS = [1, 2, 3, 5, 6, 7] as const;
 
@@ -51,6 +53,31 @@ test(
     assertInvariants(bank, [...ALL_BUT_LIVENESS]);
   }),
 );
+
+test('the gap-repair log line and metric leave only after the commit that holds the repaired rows', () => {
+  let dataDir = '';
+  let accountId = 0;
+  const committedAtLine: number[] = [];
+  const capture = capturingLogger((line) => {
+    if (line.msg !== 'gap repaired from the core') return;
+    const other = new Database(join(dataDir, 'channel.db'), { readonly: true });
+    committedAtLine.push(other.prepare('SELECT COUNT(*) FROM history WHERE account_id = ?').pluck().get(accountId) as number);
+    other.close();
+  });
+  const repaired: number[] = [];
+  return withBank({ logger: capture.logger, observer: { repaired: (_a, rows) => repaired.push(rows) } }, (bank) => {
+    dataDir = bank.dataDir;
+    const kim = openCustomer(bank, 'Kim', 1_000);
+    accountId = kim.accountId;
+    bank.faults.add({ pipe: 'log', action: 'drop', count: 1, delayMs: 0 });
+    deposit(bank, kim, 10); // seq 2, lost
+    deposit(bank, kim, 20); // seq 3 reveals it
+    run(bank);
+    assert.equal(seqsOf(bank, kim), [1, 2, 3]);
+    assert.equal(committedAtLine, [3], 'every row was committed when the line was written');
+    assert.equal(repaired, [2], 'one repair, counted once: the lost row and the one held back behind it');
+  })();
+});
 
 test(
   'rows past a hole wait for the repair: a customer never sees a hole',

@@ -92,4 +92,43 @@ test('requests refused below the app are problem+json with their status, never a
   }
 });
 
+test('a broken request behind an answer still being sent ends the connection, and writes nothing into that answer', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'scrollbank-edge-'));
+  const clock = createSystemClock();
+  const bank = createBank({ dataDir, coreClock: clock, channelClock: clock, random: seededRandom(6), synchronous: 'OFF' });
+  bank.start();
+  const { server, port } = await listen(createApp({ bank, adminToken: 'admin-token-for-the-edge-test' }).fetch);
+  try {
+    const kim = bank.openCustomer('Kim', 100_000);
+    const lee = bank.openCustomer('Lee', 0);
+    bank.faults.add({ pipe: 'request', action: 'drop', count: 1, delayMs: 0 });
+    const outcome = bank.channel.requestTransfer({ customerId: kim.customerId, fromAccountId: kim.accountId, toAccountId: lee.accountId, amountWon: 1, memo: null, idempotencyKey: null });
+    assert.is(outcome.kind, 'created');
+    await bank.durable();
+    const id = outcome.kind === 'created' ? outcome.transfer.id : '';
+    // An event stream (its answer stays open), then a request the parser refuses, on one connection.
+    const data = await new Promise<string>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      let received = '';
+      socket.on('data', (d) => {
+        received += d.toString('latin1');
+        if (received.includes('event: transfer') && !received.includes('BROKEN-SENT')) {
+          received += 'BROKEN-SENT';
+          socket.write('NOT HTTP AT ALL\r\n\r\n');
+        }
+      });
+      socket.on('close', () => resolve(received));
+      setTimeout(() => (socket.destroy(), resolve(received)), 2_000);
+      socket.write(`GET /transfers/${id}/stream?access_token=${kim.token} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    });
+    const [before, after = ''] = data.split('BROKEN-SENT');
+    assert.match(before!, /^HTTP\/1\.1 200/);
+    assert.not.match(after, 'HTTP/1.1', `nothing was written into the stream: ${JSON.stringify(after)}`);
+  } finally {
+    await closeServer(server);
+    bank.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
 test.run();

@@ -175,6 +175,22 @@ test('revoking a customer\'s tokens ends the streams they opened with a 401 prob
   assert.is(adminEvents.at(-1)!.event, 'end');
 });
 
+test('a stream whose token is revoked before its first event gets only the 401 problem, nothing of the transfer', async (ctx) => {
+  ctx.bank.faults.add({ pipe: 'request', action: 'drop', count: 1, delayMs: 0 });
+  const id = createdId(transfer(ctx.bank, ctx.kim, ctx.lee, 1_000));
+  run(ctx.bank);
+  // A batch is open (another customer's new token), so the stream's first event waits for its
+  // commit; the revocation joins that batch. The app is not driven here: time stands still.
+  ctx.bank.channel.issueToken(ctx.lee.customerId);
+  const still = createApp({ bank: ctx.bank, adminToken: ADMIN_TOKEN, stream: { keepAliveMs: 20, lingerMs: 0 } });
+  const answer = Promise.resolve(still.request(`/transfers/${id}/stream?access_token=${ctx.kim.token}`));
+  ctx.bank.channel.revokeTokens(ctx.kim.customerId);
+  run(ctx.bank); // the batch commits: the revocation, then the stream's first event may leave
+  const events = await readEvents(ctx, await answer, 0, 20);
+  assert.equal(events.map((e) => e.event), ['problem']);
+  assert.is(events[0]!.data.status, 401);
+});
+
 test('a malformed Authorization header is refused even when a good cookie comes with it', async (ctx) => {
   const id = createdId(transfer(ctx.bank, ctx.kim, ctx.lee, 1_000));
   await problem(await stream(ctx, id, { headers: { Authorization: 'Basic abc', Cookie: `scrollbank_token=${ctx.kim.token}` } }), 401);

@@ -97,22 +97,22 @@ export function transferStreamRoutes({ bank }: AppDeps, options: TransferStreamO
       wake?.();
     });
     stream.onAbort(() => wake?.());
+    // The stream's token no longer exists: say so, and close; a reconnect gets the 401.
+    const sayRevoked = () => stream.writeSSE({ event: 'problem', data: JSON.stringify(REVOKED_PROBLEM) });
     const deadline = Date.now() + (options.lifetimeMs ?? STREAM_LIFETIME_MS);
     try {
       // Commit, then effect: what the snapshot shows may be in the open batch; it leaves once durable.
       const first = bank.channel.transfer(id);
       if (first === undefined || !(await durableOrGone())) return;
+      // Revoked while the snapshot was becoming durable: the revoked token gets nothing of it.
+      if (follower.revoked) return await sayRevoked();
       let seq = first.journal.length;
       await stream.writeSSE({ event: 'transfer', id: String(seq), data: JSON.stringify(transferJson(first)) });
       let settled = isFinal(first.state);
       while (!settled && !stream.aborted && Date.now() < deadline) {
         if (queue.length === 0 && !follower.revoked && !follower.shuttingDown) await pause(options.keepAliveMs ?? KEEP_ALIVE_MS, (w) => (wake = w));
         if (follower.shuttingDown) return; // EventSource reconnects once the server is back
-        if (follower.revoked) {
-          // The stream's token no longer exists: say so, and close; a reconnect gets the 401.
-          await stream.writeSSE({ event: 'problem', data: JSON.stringify(REVOKED_PROBLEM) });
-          return;
-        }
+        if (follower.revoked) return await sayRevoked();
         if (overflowed) return; // a slow reader: close, and EventSource reconnects to a fresh snapshot
         if (queue.length === 0 && !stream.aborted) await stream.write(': keep-alive\n\n');
         for (let step = queue.shift(); step !== undefined; step = queue.shift()) {
@@ -125,6 +125,7 @@ export function transferStreamRoutes({ bank }: AppDeps, options: TransferStreamO
           settled ||= final;
         }
       }
+      if (follower.revoked && !stream.aborted) return await sayRevoked();
       if (settled && !stream.aborted) {
         await stream.writeSSE({ event: 'end', data: '{}' });
         // Closing first would make EventSource reconnect; the page closes on `end`.
