@@ -57,7 +57,7 @@ async function seedDemoCustomers(bank: Bank, config: Config, logger: Logger): Pr
   if (bank.channel.customer(1) !== undefined) {
     const known = DEMO_CUSTOMERS.map((_, i) => bank.channel.customer(i + 1)).filter((c) => c !== undefined);
     const who = known.map((c) => `${c.name} (customer ${c.id}, account ${bank.channel.accountsOf(c.id)[0]?.id ?? '?'})`).join(', ');
-    const where = existsSync(file) ? `the tokens made on first start are in ${file}` : `${file} is gone, so their first tokens are lost`;
+    const where = existsSync(file) ? `the tokens made on first start are in ${file} (unless revoked since)` : `${file} is gone, so whoever did not keep their first tokens needs new ones`;
     logger.info(`demo customers exist: ${who}; ${where}; POST /admin/customers/<id>/tokens (admin token) issues a new one`);
     return;
   }
@@ -78,6 +78,8 @@ async function seedDemoCustomers(bank: Bank, config: Config, logger: Logger): Pr
 }
 
 async function main(): Promise<void> {
+  // Everything this server writes (databases with customers and token hashes, secrets) is its user's alone.
+  process.umask(0o077);
   let config: Config;
   try {
     config = parseConfig(process.env);
@@ -162,7 +164,8 @@ async function main(): Promise<void> {
   bank.start();
   logger.info({ dataDir: config.dataDir, unfinishedTransfers: bank.channel.unfinishedCount() }, 'bank started');
 
-  logger.info(config.adminToken === null ? `admin token: in ${adminTokenFile} (set ADMIN_TOKEN to choose one)` : 'admin token: from ADMIN_TOKEN');
+  if (config.adminToken === null) logger.info(`admin token: in ${adminTokenFile} (set ADMIN_TOKEN to choose one)`);
+  else logger.info(existsSync(adminTokenFile) ? `admin token: from ADMIN_TOKEN; ${adminTokenFile} is not read while it is set` : 'admin token: from ADMIN_TOKEN');
   await seedDemoCustomers(bank, config, logger);
 
   const stopping = new AbortController();

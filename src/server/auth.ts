@@ -54,7 +54,7 @@ export function authenticate(bank: Bank, adminToken: string, sources: TokenSourc
 }
 
 export const requireAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (c.get('principal').kind !== 'admin') throw forbidden('only the admin token may use /admin');
+  if (c.get('principal').kind !== 'admin') throw forbidden('only the admin token may use this route');
   await next();
 };
 

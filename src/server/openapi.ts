@@ -147,7 +147,7 @@ export function describeApi(app: OpenAPIHono<AppEnv>, maxAmountWon: number): voi
       tags: ['meta'],
       security: 'none',
       request: { params: z.object({ file: z.string() }) },
-      ok: { 200: { description: 'A file of swagger-ui-dist, or the page\'s init script', content: { 'text/javascript': { schema: z.string() }, 'text/css': { schema: z.string() }, 'image/png': { schema: z.string() } } } },
+      ok: { 200: { description: 'A file of swagger-ui-dist, or the page\'s init script', content: { 'text/javascript': { schema: z.string() }, 'text/css': { schema: z.string() }, 'image/png': { schema: z.string() }, 'application/json': { schema: z.looseObject({}).meta({ description: 'A source map' }) } } } },
       problems: [404],
     },
     { method: 'get', path: '/metrics', summary: 'Prometheus metrics', tags: ['meta'], security: 'admin', ok: { 200: text('Prometheus text format', 'text/plain') }, problems: [401, 403] },

@@ -169,6 +169,10 @@ test('a later start says the demo customers exist and how to get a token; no tok
     assert.match(later, 'demo customers exist: Kim Minji (customer 1, account 1), Lee Junho (customer 2, account 2)');
     assert.match(later, 'POST /admin/customers/<id>/tokens');
     assert.not.match(later, 'opened demo customer', 'the demo customers are not opened twice');
+    assert.match(out, 'issued a new token for customer 1', 'an operator can audit the token it issued');
+    for (const name of ['channel.db', 'core.db', 'log.db', 'cursor.key', DEMO_TOKENS_FILE]) {
+      assert.is(statSync(join(bank.dataDir, name)).mode & 0o077, 0, `${name} is its owner's alone`);
+    }
     const secrets = [SETTINGS.adminToken, 'a-wrong-token-that-should-not-be-logged', issued.body.token, opened.body.token, ...demo.map((d) => d.token)];
     for (const secret of secrets) assert.not.ok(out.includes(secret), `a token reached the output: ${secret.slice(0, 6)}...`);
     // Every line the server printed is one JSON object (stdout is not a terminal here).
@@ -210,7 +214,7 @@ test('a later start whose demo tokens file is gone says the first tokens are los
     rmSync(join(bank.dataDir, DEMO_TOKENS_FILE));
     await bank.start();
     const later = bank.output().slice(bank.output().lastIndexOf('--- start 2 ---'));
-    assert.match(later, 'is gone, so their first tokens are lost');
+    assert.match(later, 'is gone, so whoever did not keep their first tokens needs new ones');
     assert.match(later, 'POST /admin/customers/<id>/tokens');
   }));
 

@@ -31,16 +31,23 @@ export function adminRoutes({ bank, logger = silentLogger }: AppDeps) {
     return c.json({ account: { id: account.accountId, balance: account.balanceWon } }, 201);
   });
 
-  app.post('/customers/:id/tokens', (c) => {
+  // The log lines report what is durable: each comes once its commit has returned.
+  app.post('/customers/:id/tokens', async (c) => {
     const customerId = parseWith(idParam, c.req.param('id'), 'customer id');
     if (bank.channel.customer(customerId) === undefined) throw notFound(`no customer ${customerId}`);
-    return c.json({ customerId, token: bank.channel.issueToken(customerId) }, 201);
+    const token = bank.channel.issueToken(customerId);
+    await bank.channel.durable();
+    logger.info({ customerId }, `issued a new token for customer ${customerId}`);
+    return c.json({ customerId, token }, 201);
   });
 
-  app.delete('/customers/:id/tokens', (c) => {
+  app.delete('/customers/:id/tokens', async (c) => {
     const customerId = parseWith(idParam, c.req.param('id'), 'customer id');
     if (bank.channel.customer(customerId) === undefined) throw notFound(`no customer ${customerId}`);
-    return c.json({ customerId, revoked: bank.channel.revokeTokens(customerId) });
+    const revoked = bank.channel.revokeTokens(customerId);
+    await bank.channel.durable();
+    logger.warn({ customerId, revoked }, `revoked every token of customer ${customerId}`);
+    return c.json({ customerId, revoked });
   });
 
   app.post('/deposits', async (c) => {

@@ -16,6 +16,9 @@ const FILES: Record<string, string> = {
   'swagger-ui.css': 'text/css; charset=utf-8',
   'swagger-ui-bundle.js': 'text/javascript; charset=utf-8',
   'favicon-32x32.png': 'image/png',
+  // The source maps the script and the style sheet name, for a browser's developer tools.
+  'swagger-ui.css.map': 'application/json',
+  'swagger-ui-bundle.js.map': 'application/json',
 };
 
 // Swagger UI sets style attributes as it renders; scripts and everything else stay this server's.
