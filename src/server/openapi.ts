@@ -181,6 +181,7 @@ export function describeApi(app: OpenAPIHono<AppEnv>, maxAmountWon: number): voi
       request: { params: transferPath },
       ok: { 200: text('HTML', 'text/html') },
       problems: [400, 401, 404],
+      extraProblems: { 401: text('No token, or an unknown one: an HTML page that asks to sign in', 'text/html') },
     },
     {
       method: 'get',

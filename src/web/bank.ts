@@ -43,9 +43,9 @@ async function signIn(session: Session): Promise<void> {
   sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
   // Read-only browser routes (the live stream, /viz/transfers/:id) accept this cookie.
   document.cookie = `${TOKEN_COOKIE}=${encodeURIComponent(session.customerToken)}; path=/; SameSite=Strict`;
-  const account = me.body.accounts[0] as { id: number; balance: number } | undefined;
-  if (account === undefined) throw new Error('this customer has no account');
-  startBank(session, me.body.customer.name as string, account.id);
+  const accounts = me.body.accounts as { id: number; balance: number }[];
+  if (accounts.length === 0) throw new Error('this customer has no account');
+  startBank(session, me.body.customer.name as string, accounts);
 }
 
 function signOut(): void {
@@ -54,13 +54,36 @@ function signOut(): void {
   location.reload();
 }
 
-function startBank(session: Session, customerName: string, accountId: number): void {
+function startBank(session: Session, customerName: string, accounts: { id: number; balance: number }[]): void {
   $('signin').hidden = true;
   $('bank').hidden = false;
   $('customer-name').textContent = customerName;
-  $('account-id').textContent = String(accountId);
   const token = session.customerToken;
-  const history = new HistoryView(token, accountId, $('history-scroll'), $<HTMLOListElement>('history-list'), $('history-sentinel'), $('history-end'), showError);
+  // The account shown: the balance, the history and the form's "from" all follow it.
+  let accountId = accounts[0]!.id;
+  const newHistory = (id: number) => {
+    $<HTMLOListElement>('history-list').replaceChildren();
+    $('history-end').hidden = true;
+    return new HistoryView(token, id, $('history-scroll'), $<HTMLOListElement>('history-list'), $('history-sentinel'), $('history-end'), showError);
+  };
+  let history = newHistory(accountId);
+  $('account-id').textContent = String(accountId);
+  const select = $<HTMLSelectElement>('account-select');
+  const own = $('own-accounts');
+  for (const a of accounts) {
+    select.append(new Option(`account ${a.id}`, String(a.id)));
+    own.append(new Option(`your account ${a.id}`, String(a.id)));
+  }
+  $('account-picker').hidden = accounts.length < 2;
+  select.addEventListener('change', () => {
+    history.dispose();
+    accountId = Number(select.value);
+    $('account-id').textContent = String(accountId);
+    $('live').hidden = true;
+    history = newHistory(accountId);
+    void balance().catch(showError);
+    void history.loadOlder();
+  });
 
   const balance = async (): Promise<number> => {
     const { body } = await api(token, 'GET', `/accounts/${accountId}`);
@@ -104,7 +127,9 @@ function startBank(session: Session, customerName: string, accountId: number): v
     const host: ScenarioHost = {
       adminToken: session.adminToken,
       customerToken: token,
-      accountId,
+      get accountId() {
+        return accountId;
+      },
       timing: settings(),
       sendTransfer,
       balance,

@@ -149,7 +149,7 @@ function rowElement(item: HistoryItem): HTMLLIElement {
     ['when', new Date(item.occurredAt).toLocaleString('en-GB', { day: '2-digit', month: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false })],
     ['what', [kindLabel(item.kind), item.counterparty, item.memo].filter((x) => x !== null && x !== '').join(' · ')],
     ['amount', `${item.amount >= 0 ? '+' : ''}${won(item.amount)}`],
-    ['after', won(item.balanceAfter)],
+    ['after', `balance ${won(item.balanceAfter)}`],
   ];
   for (const [cls, text] of cells) {
     const span = document.createElement('span');

@@ -40,6 +40,8 @@ async function drawAll(root: HTMLElement): Promise<void> {
 
 async function drawTransfer(root: HTMLElement, id: string): Promise<void> {
   const token = new URLSearchParams(location.search).get('access_token');
+  // Kept in memory for the stream; gone from the address bar and the history.
+  if (token !== null) history.replaceState(history.state, '', location.pathname);
   const section = h('section', { class: 'card machine', 'data-machine': 'transfer' });
   const heading = h('h2', {}, `transfer ${id}: `);
   const state = h('strong', { id: 'live-state' });

@@ -227,7 +227,17 @@ test('/viz/transfers/:id is for the owner or the admin, with the token in the qu
   run(ctx.bank);
   assert.is((await ctx.app.request(`/viz/transfers/${id}?access_token=${ctx.kim.token}`)).status, 200);
   assert.is((await ctx.app.request(`/viz/transfers/${id}`, { headers: { Cookie: `scrollbank_token=${ADMIN_TOKEN}` } })).status, 200);
-  await problem(await ctx.app.request(`/viz/transfers/${id}`), 401);
+  // A person without a token, or with a bad one, gets a page that asks to sign in, still a 401.
+  for (const query of ['', '?access_token=not-a-token-anyone-has']) {
+    const signIn = await ctx.app.request(`/viz/transfers/${id}${query}`);
+    assert.is(signIn.status, 401, query);
+    assert.match(signIn.headers.get('content-type') ?? '', 'text/html');
+    assert.is(signIn.headers.get('content-security-policy'), CONTENT_SECURITY_POLICY);
+    const html = await signIn.text();
+    assert.match(html, `<form method="get" action="/viz/transfers/${id}">`);
+    assert.match(html, 'name="access_token"');
+    assert.not.match(html, 'not-a-token-anyone-has', 'the bad token is not echoed');
+  }
   assert.is((await problem(await ctx.app.request(`/viz/transfers/${id}?access_token=${ctx.lee.token}`), 404)).detail, `no transfer ${id}`);
   await problem(await ctx.app.request(`/viz/transfers/tr_nope?access_token=${ctx.kim.token}`), 404);
 });

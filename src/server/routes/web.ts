@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { WEB_ASSETS, WEB_CHUNK, WEB_DIST_DIR } from '../../web/paths.ts';
 import type { AppDeps, AppEnv } from '../env.ts';
 import { authenticate, mayRead } from '../auth.ts';
@@ -36,6 +36,40 @@ export type WebOptions = {
   webDir?: string;
 };
 
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+
+/** The live transfer page's sign-in: the token goes in the query once; the page then drops it from the address. */
+function signInPage(path: string, why: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>scrollbank · sign in to watch this transfer</title>
+  <link rel="icon" href="data:,">
+  <link rel="stylesheet" href="/assets/style.css">
+</head>
+<body>
+  <header>
+    <h1>scrollbank</h1>
+    <nav><a href="/">bank</a> · <a href="/viz">machines</a></nav>
+  </header>
+  <main>
+    <section class="card" id="signin">
+      <h2>Sign in to watch this transfer</h2>
+      <p class="error" role="alert">${escapeHtml(why)}</p>
+      <form method="get" action="${escapeHtml(path)}">
+        <label>Your customer token (or the admin token) <input name="access_token" type="password" autocomplete="off" spellcheck="false" required></label>
+        <button type="submit">Watch</button>
+      </form>
+      <p class="hint">Only the transfer's owner or the admin may watch it. The page removes the token from the address once it has it.</p>
+    </section>
+  </main>
+</body>
+</html>
+`;
+}
+
 export function webRoutes(deps: AppDeps, options: WebOptions = {}) {
   const dir = options.webDir ?? WEB_DIST_DIR;
   const app = new Hono<AppEnv>();
@@ -62,7 +96,18 @@ export function webRoutes(deps: AppDeps, options: WebOptions = {}) {
   const { settings } = deps.bank;
   app.get('/', (c) => page(c, 'index.html', { cutoffMs: settings.cutoffMs, responseTimeoutMs: settings.responseTimeoutMs }));
   app.get('/viz', (c) => page(c, 'viz.html'));
-  app.get('/viz/transfers/:id', authenticate(deps.bank, deps.adminToken, { queryOrCookie: true }), (c) => {
+  // A person who opens the live page without a (good) token gets a page that asks for one,
+  // still with the 401: a plain GET form, so it works without a script.
+  const auth = authenticate(deps.bank, deps.adminToken, { queryOrCookie: true });
+  const signInFirst: MiddlewareHandler<AppEnv> = async (c, next) => {
+    try {
+      await auth(c, next);
+    } catch (error) {
+      if (!(error instanceof Problem) || error.status !== 401) throw error;
+      return c.body(signInPage(c.req.path, error.detail), 401, { ...PAGE_HEADERS, 'WWW-Authenticate': 'Bearer' });
+    }
+  };
+  app.get('/viz/transfers/:id', signInFirst, (c) => {
     const id = parseWith(transferIdParam, c.req.param('id'), 'transfer id');
     const transfer = deps.bank.channel.transfer(id);
     if (transfer === undefined) throw notFound(`no transfer ${id}`);

@@ -1,0 +1,159 @@
+/**
+ * The pages as people use them (issue 11, in part): on a phone (390×844) and a laptop
+ * (1280×800) nothing sticks out sideways, history rows never overlap, a transfer and the
+ * infinite scroll work; a customer with two accounts switches between them and pays
+ * themselves; the live transfer page asks a token-less visitor to sign in and drops the token
+ * from the address; and axe-core finds no serious or critical violation.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Page } from 'playwright-core';
+import { ADMIN_TOKEN, api, launchBrowser, openCustomer, overflowingElements, screenshot, seriousAxeViolations, startServer, stopServer, type Browser, type Server } from './harness.ts';
+
+type Customer = { token: string; accountId: number };
+type Ctx = { server: Server; browser: Browser; kim: Customer; lee: Customer; second: number };
+const test = suite<Ctx>('the pages for people', {} as Ctx);
+
+const SIZES = [
+  { name: 'phone', width: 390, height: 844 },
+  { name: 'laptop', width: 1280, height: 800 },
+] as const;
+
+test.before(async (ctx) => {
+  ctx.server = await startServer();
+  ctx.browser = await launchBrowser();
+  ctx.kim = await openCustomer(ctx.server, 'Kim Minji', 1_000_000);
+  ctx.lee = await openCustomer(ctx.server, 'Lee Junho', 0);
+  const me = await api(ctx.server, ctx.kim.token, 'GET', '/me');
+  const opened = await api(ctx.server, ADMIN_TOKEN, 'POST', `/admin/customers/${me.body.customer.id}/accounts`, { openingBalance: 5_000 });
+  assert.is(opened.status, 201);
+  ctx.second = opened.body.account.id;
+  // Long descriptions, as a real bank's are: they must wrap as words, not one per line.
+  for (let i = 1; i <= 45; i++) {
+    const { status } = await api(ctx.server, ADMIN_TOKEN, 'POST', '/admin/deposits', { accountId: ctx.kim.accountId, amount: i * 1_000, fromBank: 'Korea Development Bank', fromName: `A payer with a rather long name number ${i}` });
+    assert.is(status, 201);
+  }
+});
+test.after(async (ctx) => {
+  await ctx.browser?.close();
+  await stopServer(ctx.server);
+});
+
+async function signedIn(ctx: Ctx, size: (typeof SIZES)[number]): Promise<Page> {
+  const page = await ctx.browser.newPage();
+  await page.setViewportSize({ width: size.width, height: size.height });
+  await page.goto(`${ctx.server.url}/`);
+  await page.fill('#customer-token', ctx.kim.token);
+  await page.click('#signin-form button[type="submit"]');
+  await page.waitForSelector('#history-list li');
+  return page;
+}
+
+/**
+ * Pairs of history rows whose boxes overlap, and rows whose cells overlap each other. Plain
+ * JavaScript source: what runs in the page must not carry the test's compiled helpers.
+ */
+function overlaps(page: Page): Promise<string[]> {
+  return page.evaluate(`(() => {
+    const out = [];
+    const hit = (a, b) => a.left < b.right - 0.5 && b.left < a.right - 0.5 && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
+    const lis = [...document.querySelectorAll('#history-list li')];
+    const boxes = lis.map((li) => li.getBoundingClientRect());
+    for (let i = 1; i < boxes.length; i++) if (hit(boxes[i - 1], boxes[i])) out.push('rows ' + (i - 1) + ' and ' + i);
+    for (const li of lis) {
+      const cells = [...li.children].map((c) => c.getBoundingClientRect());
+      for (let i = 0; i < cells.length; i++) for (let j = i + 1; j < cells.length; j++) if (hit(cells[i], cells[j])) out.push('row ' + li.getAttribute('data-seq') + ': cells ' + i + ' and ' + j);
+    }
+    return out;
+  })()`);
+}
+
+for (const size of SIZES) {
+  test(`${size.name} (${size.width}×${size.height}): nothing sticks out, rows do not overlap, a transfer and the scroll to the end work`, async (ctx) => {
+    const page = await signedIn(ctx, size);
+    assert.equal(await overflowingElements(page), [], 'nothing wider than the viewport');
+    assert.equal(await overlaps(page), []);
+    // A description wraps by words: the "what" cell of a row is never one word a line.
+    const whatHeight = await page.locator('#history-list li .what').first().evaluate((el) => el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight));
+    assert.ok(whatHeight <= 3, `a description takes ${whatHeight.toFixed(1)} lines`);
+    await page.fill('#transfer-to', String(ctx.lee.accountId));
+    await page.fill('#transfer-amount', '1000');
+    await page.click('#transfer-send');
+    await page.waitForSelector('#live-state[data-state="succeeded"]', { timeout: 10_000 });
+    assert.equal(await overflowingElements(page), [], 'nothing wider than the viewport with the live chart shown');
+    // Scroll to the end: every page loads, once each.
+    for (let i = 0; i < 20 && (await page.locator('#history-end').isHidden()); i++) {
+      await page.locator('#history-scroll').evaluate((el) => el.scrollTo(0, el.scrollHeight));
+      await page.waitForTimeout(150);
+    }
+    assert.ok(await page.locator('#history-end').isVisible(), 'the end of the history');
+    const seqs = await page.locator('#history-list li').evaluateAll((lis) => lis.map((li) => Number(li.getAttribute('data-seq'))));
+    assert.is(new Set(seqs).size, seqs.length, 'no row twice');
+    assert.equal(await overlaps(page), []);
+    await screenshot(page, `bank-${size.name}.png`);
+    await page.close();
+  });
+}
+
+test('a customer with two accounts picks one: the balance, the history and the form follow it, and pays themselves', async (ctx) => {
+  const page = await signedIn(ctx, SIZES[1]);
+  assert.ok(await page.locator('#account-picker').isVisible(), 'two accounts: a picker');
+  const before = Number(await page.locator('#balance').getAttribute('data-balance'));
+  await page.selectOption('#account-select', String(ctx.second));
+  await page.waitForFunction(() => document.querySelector('#balance')?.getAttribute('data-balance') === '5000');
+  assert.is(await page.locator('#account-id').textContent(), String(ctx.second));
+  await page.waitForSelector('#history-list li');
+  assert.equal(await page.locator('#history-list li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-seq'))), ['1'], "the second account's own history");
+  // From the second account to the first: a transfer between one's own accounts.
+  await page.fill('#transfer-to', String(ctx.kim.accountId));
+  await page.fill('#transfer-amount', '2000');
+  await page.click('#transfer-send');
+  await page.waitForSelector('#live-state[data-state="succeeded"]', { timeout: 10_000 });
+  await page.waitForFunction(() => document.querySelector('#balance')?.getAttribute('data-balance') === '3000');
+  await page.selectOption('#account-select', String(ctx.kim.accountId));
+  await page.waitForFunction((b) => Number(document.querySelector('#balance')?.getAttribute('data-balance')) === b + 2_000, before);
+  await page.close();
+});
+
+test('the live page asks a visitor without a token to sign in (401), then drops the token from the address', async (ctx) => {
+  const created = await api(ctx.server, ctx.kim.token, 'POST', '/transfers', { fromAccountId: ctx.kim.accountId, toAccountId: ctx.lee.accountId, amount: 10 });
+  assert.is(created.status, 201);
+  // A visitor who never signed in on the bank page: no cookie either.
+  await ctx.browser.context.clearCookies();
+  const page = await ctx.browser.newPage();
+  const answer = await page.goto(`${ctx.server.url}/viz/transfers/${created.body.id}`);
+  assert.is(answer?.status(), 401);
+  assert.match((await page.locator('h2').textContent()) ?? '', 'Sign in to watch this transfer');
+  assert.equal(await seriousAxeViolations(page), [], 'the sign-in page');
+  await page.fill('input[name="access_token"]', ctx.kim.token);
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('#viz[data-settled="true"]');
+  assert.is(await page.locator('#live-state').textContent(), 'succeeded');
+  assert.is(new URL(page.url()).search, '', 'the token is gone from the address');
+  assert.not.match(await page.evaluate(() => location.href), ctx.kim.token);
+  assert.equal(await seriousAxeViolations(page), [], '/viz/transfers/:id');
+  await page.close();
+});
+
+test('axe-core finds no serious or critical violation on / (signed out and in) and /viz', async (ctx) => {
+  const page = await ctx.browser.newPage();
+  await page.goto(`${ctx.server.url}/`);
+  assert.equal(await seriousAxeViolations(page), [], '/ signed out');
+  await page.fill('#customer-token', ctx.kim.token);
+  await page.fill('#admin-token', ADMIN_TOKEN);
+  await page.click('#signin-form button[type="submit"]');
+  await page.waitForSelector('#history-list li');
+  assert.equal(await seriousAxeViolations(page), [], '/ signed in, with the admin panel');
+  await page.goto(`${ctx.server.url}/viz`);
+  await page.waitForSelector('#viz[data-ready="true"]');
+  assert.equal(await seriousAxeViolations(page), [], '/viz');
+  await page.close();
+});
+
+test('nothing was fetched from outside and no page logged an error', ({ browser }) => {
+  assert.equal(browser.outside, []);
+  // The sign-in page is a 401 on purpose: the browser notes the status of that one load.
+  assert.equal(browser.errors.filter((e) => !/status of 401.*\/viz\/transfers\//.test(e)), []);
+});
+
+test.run();
