@@ -25,10 +25,55 @@ function settings(): Timing {
   return { cutoffMs: Number(meta?.dataset['cutoffMs'] ?? 60_000), responseTimeoutMs: Number(meta?.dataset['responseTimeoutMs'] ?? 3_000) };
 }
 
+/** A token that no longer works (a restarted server, a revoked token) means signing in again, not an error to read. */
+const isStaleToken = (error: unknown) => error instanceof ApiError && error.status === 401;
+
 function showError(error: unknown): void {
   const box = $('error');
-  box.textContent = error instanceof ApiError ? `${error.problem.title ?? 'Error'}: ${error.problem.detail ?? ''}` : String(error);
+  if (isStaleToken(error)) {
+    box.replaceChildren('Your sign-in no longer works (the server restarted, or the token was revoked). ');
+    const again = document.createElement('button');
+    again.type = 'button';
+    again.textContent = 'Sign in again';
+    again.addEventListener('click', signOut);
+    box.append(again);
+  } else {
+    box.textContent = error instanceof ApiError ? `${error.problem.title ?? 'Error'}: ${error.problem.detail ?? ''}` : String(error);
+  }
   box.hidden = false;
+}
+
+/** The banner is about the last thing that failed: the next thing that works clears it. */
+function clearError(): void {
+  $('error').hidden = true;
+}
+
+const FORM_FIELDS: Record<string, string> = { toAccountId: 'transfer-to', amount: 'transfer-amount', memo: 'transfer-memo' };
+
+/** A refused form: each problem beside the field it concerns ("body: amount: ...; toAccountId: ..."). */
+function showFormProblem(error: unknown): boolean {
+  if (!(error instanceof ApiError) || (error.status !== 400 && error.status !== 403 && error.status !== 409 && error.status !== 422)) return false;
+  const detail = String(error.problem.detail ?? '');
+  let placed = false;
+  for (const part of detail.split('; ')) {
+    const m = /^(?:body: )?(\w+): (.+)$/.exec(part);
+    const field = m === null ? undefined : FORM_FIELDS[m[1]!];
+    if (field !== undefined) {
+      $(`${field}-error`).textContent = m![2]!;
+      $(field).setAttribute('aria-invalid', 'true');
+      placed = true;
+    }
+  }
+  if (!placed) $('transfer-error').textContent = `${error.problem.title ?? 'Refused'}: ${detail}`;
+  return true;
+}
+
+function clearFormProblems(): void {
+  for (const field of Object.values(FORM_FIELDS)) {
+    $(`${field}-error`).textContent = '';
+    $(field).removeAttribute('aria-invalid');
+  }
+  $('transfer-error').textContent = '';
 }
 
 /** An Idempotency-Key per submitted form: a double click or a retry sends money once (S7). */
@@ -95,18 +140,22 @@ function startBank(session: Session, customerName: string, accounts: { id: numbe
     await Promise.all([history.refresh(), balance()]);
   };
 
-  const sendTransfer = async () => {
+  const sendTransfer = async (onTransition?: (t: { event: string; from: string; to: string }) => void) => {
     const form = $<HTMLFormElement>('transfer-form');
     const data = new FormData(form);
     const memo = String(data.get('memo') ?? '').trim();
     const body = { fromAccountId: accountId, toAccountId: Number(data.get('to')), amount: Number(data.get('amount')), ...(memo === '' ? {} : { memo }) };
+    // The previous transfer's panel goes first: whatever this one answers, it is not about that one.
+    $('live').hidden = true;
+    clearFormProblems();
     const { body: transfer } = await api(token, 'POST', '/transfers', body, { 'Idempotency-Key': newIdempotencyKey(), Prefer: 'wait=0' });
+    clearError();
     $('live').hidden = false;
     const link = $<HTMLAnchorElement>('live-link');
     link.href = `/viz/transfers/${encodeURIComponent(transfer.id)}`;
     link.textContent = transfer.id;
-    const settled = followTransfer(transfer.id, token, { chart: $('live-chart'), journal: $<HTMLOListElement>('live-journal'), state: $('live-state'), reason: $('live-reason') }).then(async (outcome) => {
-      await refresh();
+    const settled = followTransfer(transfer.id, token, { chart: $('live-chart'), journal: $<HTMLOListElement>('live-journal'), state: $('live-state'), reason: $('live-reason') }, onTransition).then(async (outcome) => {
+      await refresh().catch(showError);
       return outcome;
     });
     return { id: transfer.id as string, amount: transfer.amount as number, settled };
@@ -114,12 +163,15 @@ function startBank(session: Session, customerName: string, accounts: { id: numbe
 
   $<HTMLFormElement>('transfer-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    $('error').hidden = true;
-    sendTransfer().catch(showError);
+    sendTransfer().catch((error: unknown) => {
+      if (!showFormProblem(error)) showError(error);
+    });
   });
-  $('refresh').addEventListener('click', () => void refresh());
+  $('refresh').addEventListener('click', () => {
+    refresh().then(clearError, showError);
+  });
   $('sign-out').addEventListener('click', signOut);
-  enablePullToRefresh($('history-scroll'), refresh);
+  enablePullToRefresh($('history-scroll'), () => refresh().then(clearError, showError));
   void balance().catch(showError);
   void history.loadOlder();
 
@@ -132,8 +184,13 @@ function startBank(session: Session, customerName: string, accounts: { id: numbe
       },
       timing: settings(),
       sendTransfer,
-      balance,
       refreshHistory: () => history.refresh(),
+      step(text, replace = false) {
+        const steps = $<HTMLOListElement>('scenario-steps');
+        const last = steps.lastElementChild;
+        if (replace && last !== null) last.textContent = text;
+        else steps.append(Object.assign(document.createElement('li'), { textContent: text }));
+      },
       historyHasTransfer: (id) => document.querySelectorAll(`#history-list li[data-transfer-id="${CSS.escape(id)}"]`).length,
       historyHasSeq: (seq) => history.seqs().includes(seq),
     };
@@ -156,6 +213,7 @@ function startAdminPanel(host: ScenarioHost): void {
       result.dataset['scenario'] = name;
       result.dataset['outcome'] = 'running';
       result.textContent = `${scenario.label}: running…`;
+      $('scenario-steps').replaceChildren();
       scenario
         .run(host)
         .then((outcome) => {
@@ -163,6 +221,13 @@ function startAdminPanel(host: ScenarioHost): void {
           result.textContent = `${scenario.label}: ${outcome.text}`;
         })
         .catch((error: unknown) => {
+          // A token that stopped working is not a verdict on the scenario: it asks to sign in again.
+          if (isStaleToken(error)) {
+            result.dataset['outcome'] = 'signed-out';
+            result.textContent = `${scenario.label}: not run, a token no longer works; sign in again`;
+            showError(error);
+            return;
+          }
           result.dataset['outcome'] = 'error';
           result.textContent = `${scenario.label}: ${String(error)}`;
         })

@@ -41,7 +41,7 @@ function journalItem(j: { at: string; event: string; from: string | null; to: st
  * Draws the chart, then follows the transfer until it settles. Resolves with the final
  * state and reason (the stream's word, or the snapshot's when it was already settled).
  */
-export async function followTransfer(id: string, token: string | null, els: LiveElements): Promise<{ state: string; reason: string | null }> {
+export async function followTransfer(id: string, token: string | null, els: LiveElements, onTransition?: (s: TransitionJson) => void): Promise<{ state: string; reason: string | null }> {
   const svg = await drawMachine(await transferMachineConfig());
   els.chart.replaceChildren(svg);
   els.journal.replaceChildren();
@@ -63,6 +63,7 @@ export async function followTransfer(id: string, token: string | null, els: Live
         show(t.state);
       },
       transition(s: TransitionJson) {
+        onTransition?.(s);
         els.journal.append(journalItem(s));
         if (s.reason !== null) {
           reason = s.reason;
