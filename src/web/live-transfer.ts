@@ -52,6 +52,13 @@ export async function followTransfer(id: string, token: string | null, els: Live
     els.state.textContent = s;
     els.state.dataset['state'] = s;
     highlightState(svg, s);
+    // The chart is drawn at 1:1 and may be wider than its box: bring the current state into view.
+    const active = svg.querySelector('g.state.active');
+    if (active !== null) {
+      const box = active.getBoundingClientRect();
+      const view = els.chart.getBoundingClientRect();
+      els.chart.scrollLeft += box.left + box.width / 2 - (view.left + view.width / 2);
+    }
   };
   return new Promise((resolve) => {
     let watch: TransferWatch | null = null;

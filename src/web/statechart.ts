@@ -6,6 +6,7 @@
  */
 import ELK from 'elkjs/lib/elk.bundled.js';
 import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api';
+import { DELAY_EVENT_NAMES } from '../machines/delay-names.ts';
 
 export type MachineConfig = {
   id: string;
@@ -57,7 +58,8 @@ export function edgesOf(config: MachineConfig): Edge[] {
   };
   for (const [name, state] of Object.entries(config.states ?? {})) {
     for (const [event, ts] of Object.entries(state.on ?? {})) for (const t of asArray(ts)) add(name, targetOf(t, name), labelOf(event, t));
-    for (const [delay, ts] of Object.entries(state.after ?? {})) for (const t of asArray(ts)) add(name, targetOf(t, name), labelOf(`after ${delay}`, t));
+    // A delayed event by the journal's name for it (RESPONSE_TIMEOUT, not "after untilResponseDeadline").
+    for (const [delay, ts] of Object.entries(state.after ?? {})) for (const t of asArray(ts)) add(name, targetOf(t, name), labelOf(DELAY_EVENT_NAMES[delay] ?? `after ${delay}`, t));
   }
   return [...byPair.values()];
 }

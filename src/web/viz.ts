@@ -30,7 +30,7 @@ async function drawAll(root: HTMLElement): Promise<void> {
     const title = h('h2', {}, m.name);
     const links = h('p', { class: 'hint' });
     links.append('Definition: ', h('a', { href: m.url }, 'JSON'), ' · ', h('a', { href: `${m.url}?format=code` }, 'code for the Stately editor'));
-    const chart = h('div', { class: 'chart' });
+    const chart = h('div', { class: 'chart', tabindex: '0', role: 'region', 'aria-label': `the ${m.name} machine` });
     chart.append(await drawMachine(config));
     section.append(title, links, chart);
     root.append(section);
@@ -48,7 +48,7 @@ async function drawTransfer(root: HTMLElement, id: string): Promise<void> {
   const reason = h('span', { id: 'live-reason', class: 'reason' });
   heading.append(state, ' ', reason);
   const body = h('div', { class: 'with-journal' });
-  const chart = h('div', { id: 'live-chart', class: 'chart' });
+  const chart = h('div', { id: 'live-chart', class: 'chart', tabindex: '0', role: 'region', 'aria-label': "the transfer machine, with this transfer's state highlighted" });
   const journal = h('ol', { id: 'live-journal', class: 'journal' });
   body.append(chart, journal);
   section.append(heading, body);

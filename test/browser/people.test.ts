@@ -95,6 +95,48 @@ for (const size of SIZES) {
   });
 }
 
+/** The smallest size, in CSS pixels at this zoom, that any text of any chart on the page renders at. */
+function smallestChartText(page: Page): Promise<number> {
+  return page.evaluate(`(() => {
+    let smallest = Infinity;
+    for (const svg of document.querySelectorAll('svg.statechart')) {
+      const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+      for (const t of svg.querySelectorAll('text')) smallest = Math.min(smallest, parseFloat(getComputedStyle(t).fontSize) * scale);
+    }
+    return smallest;
+  })()`);
+}
+
+test('charts are readable at 1x: every state name and edge label 11 px or more, in the words the journal uses', async (ctx) => {
+  const page = await signedIn(ctx, SIZES[1]);
+  await page.fill('#transfer-to', String(ctx.lee.accountId));
+  await page.fill('#transfer-amount', '100');
+  await page.click('#transfer-send');
+  await page.waitForSelector('#live-state[data-state="succeeded"]', { timeout: 10_000 });
+  // The chart pans at 1:1: the current state is brought into its view.
+  const inView = await page.evaluate(`(() => {
+    const box = document.querySelector('#live-chart svg g.state.active').getBoundingClientRect();
+    const view = document.querySelector('#live-chart').getBoundingClientRect();
+    return box.left >= view.left - 1 && box.right <= view.right + 1;
+  })()`);
+  assert.ok(inView, 'the succeeded state is in the chart\'s view');
+  const onBank = await smallestChartText(page);
+  // 0.01: the SVG's box is measured in fractional pixels; a label at 11 px may measure 10.999.
+  assert.ok(onBank >= 11 - 0.01, `the bank page's chart: ${onBank.toFixed(3)} px`);
+  const labels = (await page.locator('#live-chart svg text.transition-label').allTextContents()).join(' ');
+  for (const word of ['RESPONSE_TIMEOUT', 'QUERY_DUE', 'QUERY_TIMEOUT']) assert.match(labels, word, 'the journal\'s word for the delayed event');
+  assert.not.match(labels, 'untilResponseDeadline');
+  const viz = await ctx.browser.newPage();
+  await viz.setViewportSize({ width: 800, height: 900 });
+  await viz.goto(`${ctx.server.url}/viz`);
+  await viz.waitForSelector('#viz[data-ready="true"]');
+  const onViz = await smallestChartText(viz);
+  assert.ok(onViz >= 11 - 0.01, `/viz at 800 px: ${onViz.toFixed(3)} px`);
+  assert.equal(await overflowingElements(viz), [], '/viz at 800 px: the page itself does not scroll sideways');
+  await viz.close();
+  await page.close();
+});
+
 test('a customer with two accounts picks one: the balance, the history and the form follow it, and pays themselves', async (ctx) => {
   const page = await signedIn(ctx, SIZES[1]);
   assert.ok(await page.locator('#account-picker').isVisible(), 'two accounts: a picker');

@@ -9,6 +9,7 @@ import { assert } from '../../lib/assert.ts';
 import type { Clock, TimerHandle } from '../../lib/clock.ts';
 import type { GroupCommit } from '../../lib/group-commit.ts';
 import type { TransferInspector } from '../../lib/inspect.ts';
+import { DELAY_EVENT_NAMES } from '../../machines/delay-names.ts';
 import type { TransferContext, TransferEvent, TransferInput, TransferState } from '../../machines/transfer.ts';
 import type { LinkRequest, Posting } from '../../net/messages.ts';
 import { createTransferEngine, type Step, type TransferEffect } from './transfer-engine.ts';
@@ -39,16 +40,11 @@ export type DurableTransfersDeps = {
   inspector?: TransferInspector;
 };
 
-const DELAY_EVENTS: Record<string, string> = {
-  untilResponseDeadline: 'RESPONSE_TIMEOUT',
-  untilNextQuery: 'QUERY_DUE',
-  untilQueryDeadline: 'QUERY_TIMEOUT',
-};
 
 /** The journal's name for an event: after-events by what they mean, outcomes with their source. */
 export function journalEventName(event: AnyEventObject): string {
   const after = /^xstate\.after\.([^.]+)\./.exec(event.type);
-  if (after) return DELAY_EVENTS[after[1]!] ?? event.type;
+  if (after) return DELAY_EVENT_NAMES[after[1]!] ?? event.type;
   if ('via' in event && typeof event.via === 'string') return `${event.type} (${event.via})`;
   return event.type;
 }
