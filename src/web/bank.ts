@@ -209,6 +209,8 @@ function startAdminPanel(host: ScenarioHost): void {
     button.dataset['scenario'] = name;
     button.addEventListener('click', () => {
       for (const b of buttons.querySelectorAll('button')) b.disabled = true;
+      // The scenario follows this account's transfer and history: switching away could not help it.
+      $<HTMLSelectElement>('account-select').disabled = true;
       $('error').hidden = true;
       result.dataset['scenario'] = name;
       result.dataset['outcome'] = 'running';
@@ -233,6 +235,7 @@ function startAdminPanel(host: ScenarioHost): void {
         })
         .finally(() => {
           for (const b of buttons.querySelectorAll('button')) b.disabled = false;
+          $<HTMLSelectElement>('account-select').disabled = false;
         });
     });
     buttons.append(button);

@@ -246,11 +246,83 @@ test('a refused form shows its problem beside the field and clears the last tran
   await page.close();
 });
 
+test('Refresh while the server cannot be reached shows the error, and the next good Refresh clears it: no unhandled rejection', async (ctx) => {
+  const page = await signedIn(ctx, SIZES[0]);
+  const errorsBefore = ctx.browser.errors.length;
+  // The server "goes away" for this page: its API calls fail as a network error would.
+  await page.route('**/accounts/**', (route) => route.abort('connectionrefused'));
+  await page.click('#refresh');
+  await page.waitForSelector('#error:not([hidden])');
+  assert.match((await page.locator('#error').textContent()) ?? '', 'Failed to fetch');
+  await page.unroute('**/accounts/**');
+  await page.click('#refresh');
+  await page.waitForSelector('#error', { state: 'hidden' });
+  const since = ctx.browser.errors.slice(errorsBefore).filter((e) => e.startsWith('page error'));
+  assert.equal(since, [], 'no uncaught error or unhandled rejection');
+  await page.close();
+});
+
+test('every control is reached with the keyboard in the order of the page, with a visible focus', async (ctx) => {
+  const page = await ctx.browser.newPage();
+  await page.goto(`${ctx.server.url}/`);
+  await page.fill('#customer-token', ctx.kim.token);
+  await page.fill('#admin-token', ADMIN_TOKEN);
+  await page.press('#admin-token', 'Enter');
+  await page.waitForSelector('#admin:not([hidden]) #scenario-buttons button');
+  await page.waitForSelector('#history-list li');
+  await page.focus('body');
+  const order: string[] = [];
+  for (let i = 0; i < 30; i++) {
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate(`(() => {
+      const el = document.activeElement;
+      const style = getComputedStyle(el);
+      return { id: el.id || (el.dataset && el.dataset.scenario) || el.tagName.toLowerCase(), visible: style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2 };
+    })()`) as { id: string; visible: boolean };
+    if (focused.id === 'body') break; // past the last control: the focus leaves the page
+    assert.ok(focused.visible, `${focused.id} shows its focus`);
+    if (order.includes(focused.id)) break;
+    order.push(focused.id);
+  }
+  const expected = ['account-select', 'sign-out', 'transfer-to', 'transfer-amount', 'transfer-memo', 'transfer-send', 'lose-response', 'lose-request', 'delay-past-cutoff', 'duplicate', 'deposit', 'restart-channel', 'refresh', 'history-scroll'];
+  const reached = order.filter((id) => expected.includes(id));
+  assert.equal(reached, expected, order.join(' → '));
+  // Used with the keyboard alone: the account picker switches with the arrow keys.
+  await page.focus('#account-select');
+  await page.keyboard.press('ArrowDown');
+  await page.waitForFunction((second) => document.querySelector('#account-id')?.textContent === String(second), ctx.second);
+  await page.close();
+});
+
+test('on a phone, every scenario of the talk ends where the talk says it ends', async (ctx) => {
+  const page = await ctx.browser.newPage();
+  await page.setViewportSize({ width: SIZES[0].width, height: SIZES[0].height });
+  await page.goto(`${ctx.server.url}/`);
+  await page.fill('#customer-token', ctx.kim.token);
+  await page.fill('#admin-token', ADMIN_TOKEN);
+  await page.click('#signin-form button[type="submit"]');
+  await page.waitForSelector('#admin:not([hidden]) #scenario-buttons button');
+  await page.fill('#transfer-to', String(ctx.lee.accountId));
+  await page.fill('#transfer-amount', '1000');
+  for (const name of ['lose-response', 'lose-request', 'delay-past-cutoff', 'duplicate', 'deposit', 'restart-channel']) {
+    await page.click(`#scenario-buttons button[data-scenario="${name}"]`);
+    await page.waitForFunction((n) => {
+      const r = document.querySelector('#scenario-result') as HTMLElement;
+      return r.dataset['scenario'] === n && r.dataset['outcome'] !== 'running';
+    }, name, { timeout: 20_000 });
+    const result = page.locator('#scenario-result');
+    assert.is(await result.getAttribute('data-outcome'), 'as-predicted', `${name}: ${await result.textContent()}`);
+    assert.equal(await overflowingElements(page), [], `${name}: nothing sticks out`);
+  }
+  await page.close();
+});
+
 test('nothing was fetched from outside and no page logged an error', ({ browser }) => {
   assert.equal(browser.outside, []);
-  // The 400 and 401 answers provoked above on purpose are noted by the browser as failed loads;
+  // The 400 and 401 answers and the refused connections provoked above on purpose are noted by
+  // the browser as failed loads;
   // anything else (a page error, an unhandled rejection) is a defect.
-  assert.equal(browser.errors.filter((e) => !/^console: Failed to load resource: the server responded with a status of 40[01] /.test(e)), []);
+  assert.equal(browser.errors.filter((e) => !/^console: Failed to load resource: (the server responded with a status of 40[01] |net::ERR_CONNECTION_REFUSED)/.test(e)), []);
 });
 
 test.run();
