@@ -225,8 +225,11 @@ function startAdminPanel(host: ScenarioHost): void {
         .catch((error: unknown) => {
           // A token that stopped working is not a verdict on the scenario: it asks to sign in again.
           if (isStaleToken(error)) {
-            result.dataset['outcome'] = 'signed-out';
-            result.textContent = `${scenario.label}: not run, a token no longer works; sign in again`;
+            // Which one: a restarted server has a new admin token, a revoked customer has none.
+            void staleTokenName(host).then((which) => {
+              result.dataset['outcome'] = 'signed-out';
+              result.textContent = `${scenario.label}: not run: ${which} no longer works; sign in again`;
+            });
             showError(error);
             return;
           }
@@ -240,6 +243,14 @@ function startAdminPanel(host: ScenarioHost): void {
     });
     buttons.append(button);
   }
+}
+
+/** Names the token that stopped working, by asking with each. */
+async function staleTokenName(host: ScenarioHost): Promise<string> {
+  const works = (token: string, path: string) => api(token, 'GET', path).then(() => true, () => false);
+  if (!(await works(host.adminToken, '/admin/faults'))) return 'the admin token';
+  if (!(await works(host.customerToken, '/me'))) return 'your customer token';
+  return 'a token';
 }
 
 /** Pull down at the top of the history to refresh it (touch screens); the button does the same. */

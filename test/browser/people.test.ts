@@ -39,7 +39,7 @@ test.after(async (ctx) => {
   await stopServer(ctx.server);
 });
 
-async function signedIn(ctx: Ctx, size: (typeof SIZES)[number]): Promise<Page> {
+async function signedIn(ctx: Ctx, size: { width: number; height: number }): Promise<Page> {
   const page = await ctx.browser.newPage();
   await page.setViewportSize({ width: size.width, height: size.height });
   await page.goto(`${ctx.server.url}/`);
@@ -246,6 +246,25 @@ test('a refused form shows its problem beside the field and clears the last tran
   await page.close();
 });
 
+test('a scenario whose admin token stopped working (a restarted server) says to sign in again, never a verdict', async (ctx) => {
+  const page = await ctx.browser.newPage();
+  await page.goto(`${ctx.server.url}/`);
+  await page.fill('#customer-token', ctx.kim.token);
+  await page.fill('#admin-token', ADMIN_TOKEN);
+  await page.click('#signin-form button[type="submit"]');
+  await page.waitForSelector('#admin:not([hidden]) #scenario-buttons button');
+  // As if the server had restarted with another admin token: every admin call is now a 401.
+  await page.route('**/admin/**', (route) =>
+    route.fulfill({ status: 401, contentType: 'application/problem+json', body: JSON.stringify({ type: 'about:blank', title: 'Unauthorized', status: 401, detail: 'unknown token' }) }),
+  );
+  await page.click('#scenario-buttons button[data-scenario="lose-response"]');
+  await page.waitForFunction(() => (document.querySelector('#scenario-result') as HTMLElement).dataset['outcome'] === 'signed-out', undefined, { timeout: 10_000 });
+  assert.match((await page.locator('#scenario-result').textContent()) ?? '', 'the admin token no longer works; sign in again');
+  assert.not.match((await page.locator('#scenario-result').textContent()) ?? '', 'as the talk predicts');
+  assert.is(await page.locator('#error button').textContent(), 'Sign in again');
+  await page.close();
+});
+
 test('Refresh while the server cannot be reached shows the error, and the next good Refresh clears it: no unhandled rejection', async (ctx) => {
   const page = await signedIn(ctx, SIZES[0]);
   const errorsBefore = ctx.browser.errors.length;
@@ -294,9 +313,9 @@ test('every control is reached with the keyboard in the order of the page, with 
   await page.close();
 });
 
-test('on a phone, every scenario of the talk ends where the talk says it ends', async (ctx) => {
+for (const size of SIZES) test(`${size.name}: every scenario of the talk ends where the talk says it ends`, async (ctx) => {
   const page = await ctx.browser.newPage();
-  await page.setViewportSize({ width: SIZES[0].width, height: SIZES[0].height });
+  await page.setViewportSize({ width: size.width, height: size.height });
   await page.goto(`${ctx.server.url}/`);
   await page.fill('#customer-token', ctx.kim.token);
   await page.fill('#admin-token', ADMIN_TOKEN);
@@ -315,6 +334,15 @@ test('on a phone, every scenario of the talk ends where the talk says it ends', 
     assert.equal(await overflowingElements(page), [], `${name}: nothing sticks out`);
   }
   await page.close();
+});
+
+test('from 360 px to 1440 px the page never scrolls sideways and history rows never overlap', async (ctx) => {
+  for (const width of [360, 600, 800, 1024, 1440]) {
+    const page = await signedIn(ctx, { width, height: 900 });
+    assert.equal(await overflowingElements(page), [], `${width} px`);
+    assert.equal(await overlaps(page), [], `${width} px`);
+    await page.close();
+  }
 });
 
 test('nothing was fetched from outside and no page logged an error', ({ browser }) => {
