@@ -131,9 +131,13 @@ function startBank(session: Session, customerName: string, accounts: { id: numbe
   });
 
   const balance = async (): Promise<number> => {
-    const { body } = await api(token, 'GET', `/accounts/${accountId}`);
-    $('balance').textContent = won(body.balance);
-    $('balance').dataset['balance'] = String(body.balance);
+    const asked = accountId;
+    const { body } = await api(token, 'GET', `/accounts/${asked}`);
+    // An answer for the account shown before a switch is not this account's balance.
+    if (asked === accountId) {
+      $('balance').textContent = won(body.balance);
+      $('balance').dataset['balance'] = String(body.balance);
+    }
     return body.balance as number;
   };
   const refresh = async () => {

@@ -30,6 +30,8 @@ export class HistoryView {
   private exhausted = false;
   private loading: Promise<void> | null = null;
   private readonly observer: IntersectionObserver;
+  /** Set when another account's view takes the list: pages still on their way are dropped. */
+  private disposed = false;
 
   constructor(
     private readonly token: string,
@@ -47,6 +49,7 @@ export class HistoryView {
   }
 
   dispose(): void {
+    this.disposed = true;
     this.observer.disconnect();
   }
 
@@ -66,16 +69,19 @@ export class HistoryView {
       if (this.nextCursor !== null) query.set('cursor', this.nextCursor);
       const first = this.rows.size === 0;
       const { body } = await api(this.token, 'GET', `${this.path}?${query}`);
+      if (this.disposed) return;
       if (first) this.headCursor = typeof body.headCursor === 'string' ? body.headCursor : null;
       for (const item of body.items as HistoryItem[]) this.place(item, 'bottom');
       this.nextCursor = body.nextCursor ?? null;
       this.exhausted = this.nextCursor === null;
       this.endNote.hidden = !this.exhausted;
     })()
-      .catch(this.onError)
+      .catch((error: unknown) => {
+        if (!this.disposed) this.onError(error);
+      })
       .finally(() => {
         this.loading = null;
-        if (!this.exhausted && this.sentinelInView()) void this.loadOlder();
+        if (!this.disposed && !this.exhausted && this.sentinelInView()) void this.loadOlder();
       });
     return this.loading;
   }
@@ -95,6 +101,7 @@ export class HistoryView {
     for (let page = 0; page < MAX_SINCE_PAGES; page++) {
       const query = new URLSearchParams({ since: this.headCursor!, limit: String(SINCE_PAGE_SIZE) });
       const { body } = await api(this.token, 'GET', `${this.path}?${query}`);
+      if (this.disposed) return true;
       if (!Array.isArray(body.items) || typeof body.hasMore !== 'boolean') return false;
       for (const item of body.items as HistoryItem[]) this.place(item, 'top');
       if (typeof body.headCursor === 'string') this.headCursor = body.headCursor;
@@ -106,6 +113,7 @@ export class HistoryView {
   /** Without `since`: reload the first page and put what is new on top; a gap means start over. */
   private async refreshTop(): Promise<void> {
     const { body } = await api(this.token, 'GET', `${this.path}?limit=${PAGE_SIZE}`);
+    if (this.disposed) return;
     const items = body.items as HistoryItem[];
     const newest = Math.max(0, ...this.rows.keys());
     const fresh = items.filter((i) => i.seq > newest);

@@ -157,6 +157,29 @@ test('a customer with two accounts picks one: the balance, the history and the f
   await page.close();
 });
 
+test('switching accounts while the first account\'s page and balance are still on their way shows only the second account', async (ctx) => {
+  const page = await ctx.browser.newPage();
+  // The first account's answers are slow: they arrive after the switch.
+  await page.route(`**/accounts/${ctx.kim.accountId}**`, async (route) => {
+    await new Promise((r) => setTimeout(r, 600));
+    await route.continue();
+  });
+  await page.goto(`${ctx.server.url}/`);
+  await page.fill('#customer-token', ctx.kim.token);
+  await page.click('#signin-form button[type="submit"]');
+  await page.waitForSelector('#account-picker:not([hidden])');
+  await page.selectOption('#account-select', String(ctx.second));
+  await page.waitForSelector('#history-list li');
+  await page.waitForTimeout(1_000); // the slow answers for the first account have landed by now
+  const seqs = await page.locator('#history-list li').evaluateAll((lis) => lis.map((li) => li.getAttribute('data-seq')));
+  const balance = Number(await page.locator('#balance').getAttribute('data-balance'));
+  const second = (await api(ctx.server, ctx.kim.token, 'GET', `/accounts/${ctx.second}`)).body.balance;
+  const secondRows = (await api(ctx.server, ctx.kim.token, 'GET', `/accounts/${ctx.second}/transactions?limit=100`)).body.items.length;
+  assert.is(seqs.length, secondRows, `only the second account's rows: ${seqs.join(',')}`);
+  assert.is(balance, second, "the second account's balance");
+  await page.close();
+});
+
 test('the live page asks a visitor without a token to sign in (401), then drops the token from the address', async (ctx) => {
   const created = await api(ctx.server, ctx.kim.token, 'POST', '/transfers', { fromAccountId: ctx.kim.accountId, toAccountId: ctx.lee.accountId, amount: 10 });
   assert.is(created.status, 201);
