@@ -36,17 +36,18 @@ function tokenOf(c: Context, sources: TokenSources): string {
   return match[1]!;
 }
 
+/** Who a token belongs to: the admin (compared in constant time), a customer, or no one. */
+export function principalOf(bank: Bank, adminToken: string, token: string): Principal | undefined {
+  if (token.length > MAX_TOKEN_LENGTH) return undefined;
+  if (timingSafeEqual(digest(token), digest(adminToken))) return { kind: 'admin' };
+  const customer = bank.channel.authenticate(token);
+  return customer === undefined ? undefined : { kind: 'customer', customer };
+}
+
 export function authenticate(bank: Bank, adminToken: string, sources: TokenSources = {}): MiddlewareHandler<AppEnv> {
-  const adminDigest = digest(adminToken);
   return async (c, next) => {
     const token = tokenOf(c, sources);
-    if (token.length > MAX_TOKEN_LENGTH) throw unauthorized('unknown token');
-    let principal: Principal | undefined;
-    if (timingSafeEqual(digest(token), adminDigest)) principal = { kind: 'admin' };
-    else {
-      const customer = bank.channel.authenticate(token);
-      if (customer !== undefined) principal = { kind: 'customer', customer };
-    }
+    const principal = principalOf(bank, adminToken, token);
     if (principal === undefined) throw unauthorized('unknown token');
     c.set('principal', principal);
     await next();

@@ -179,7 +179,10 @@ export function describeApi(app: OpenAPIHono<AppEnv>, maxAmountWon: number): voi
       tags: ['pages'],
       security: 'browser',
       request: { params: transferPath },
-      ok: { 200: text('HTML', 'text/html') },
+      ok: {
+        200: text('HTML', 'text/html'),
+        303: { description: 'A `?access_token=` is traded for the `scrollbank_token` cookie (when it is good), and the page is answered at its address without it', headers: z.object({ Location: z.string() }) },
+      },
       problems: [400, 401, 404],
       extraProblems: { 401: text('No token, or an unknown one: an HTML page that asks to sign in', 'text/html') },
     },

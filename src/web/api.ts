@@ -50,7 +50,7 @@ export type TransferWatch = { close(): void };
 export function watchTransfer(
   id: string,
   token: string | null,
-  on: { snapshot(t: TransferJson): void; transition(s: TransitionJson): void; end(): void },
+  on: { snapshot(t: TransferJson): void; transition(s: TransitionJson): void; end(): void; failed(error: ApiError): void },
 ): TransferWatch {
   const query = token === null ? '' : `?access_token=${encodeURIComponent(token)}`;
   const source = new EventSource(`/transfers/${encodeURIComponent(id)}/stream${query}`);
@@ -59,6 +59,16 @@ export function watchTransfer(
   source.addEventListener('end', () => {
     source.close();
     on.end();
+  });
+  // The token was revoked while the stream was open: the server says so, then closes.
+  source.addEventListener('problem', (e) => {
+    source.close();
+    const problem = JSON.parse((e as MessageEvent).data) as { status?: number };
+    on.failed(new ApiError(problem.status ?? 401, problem));
+  });
+  // A reconnect the server refused (a 401 for a token that stopped working): EventSource gives up.
+  source.addEventListener('error', () => {
+    if (source.readyState === EventSource.CLOSED) on.failed(new ApiError(401, { title: 'Unauthorized', detail: 'the transfer stream was refused' }));
   });
   return { close: () => source.close() };
 }

@@ -82,7 +82,19 @@ function newIdempotencyKey(): string {
   return `web-${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
-async function signIn(session: Session): Promise<void> {
+/** Set once a sign-in has started the bank: a second submit (a double click) does nothing. */
+let signedIn = false;
+let signingIn: Promise<void> | null = null;
+
+function signIn(session: Session): Promise<void> {
+  if (signedIn) return Promise.resolve();
+  signingIn ??= signInOnce(session).finally(() => {
+    signingIn = null;
+  });
+  return signingIn;
+}
+
+async function signInOnce(session: Session): Promise<void> {
   const me = await api(session.customerToken, 'GET', '/me');
   if (session.adminToken !== null) await api(session.adminToken, 'GET', '/admin/faults');
   sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
@@ -90,6 +102,7 @@ async function signIn(session: Session): Promise<void> {
   document.cookie = `${TOKEN_COOKIE}=${encodeURIComponent(session.customerToken)}; path=/; SameSite=Strict`;
   const accounts = me.body.accounts as { id: number; balance: number }[];
   if (accounts.length === 0) throw new Error('this customer has no account');
+  signedIn = true;
   startBank(session, me.body.customer.name as string, accounts);
 }
 
@@ -112,6 +125,9 @@ function startBank(session: Session, customerName: string, accounts: { id: numbe
     return new HistoryView(token, id, $('history-scroll'), $<HTMLOListElement>('history-list'), $('history-sentinel'), $('history-end'), showError);
   };
   let history = newHistory(accountId);
+  // The live panel shows the latest transfer sent on this account; an earlier one (a scenario's)
+  // is followed on to its end without writing into it.
+  let livePanel = 0;
   $('account-id').textContent = String(accountId);
   const select = $<HTMLSelectElement>('account-select');
   const own = $('own-accounts');
@@ -125,6 +141,7 @@ function startBank(session: Session, customerName: string, accounts: { id: numbe
     accountId = Number(select.value);
     $('account-id').textContent = String(accountId);
     $('live').hidden = true;
+    livePanel++;
     history = newHistory(accountId);
     void balance().catch(showError);
     void history.loadOlder();
@@ -151,6 +168,7 @@ function startBank(session: Session, customerName: string, accounts: { id: numbe
     const body = { fromAccountId: accountId, toAccountId: Number(data.get('to')), amount: Number(data.get('amount')), ...(memo === '' ? {} : { memo }) };
     // The previous transfer's panel goes first: whatever this one answers, it is not about that one.
     $('live').hidden = true;
+    const panel = ++livePanel;
     clearFormProblems();
     const { body: transfer } = await api(token, 'POST', '/transfers', body, { 'Idempotency-Key': newIdempotencyKey(), Prefer: 'wait=0' });
     clearError();
@@ -158,7 +176,7 @@ function startBank(session: Session, customerName: string, accounts: { id: numbe
     const link = $<HTMLAnchorElement>('live-link');
     link.href = `/viz/transfers/${encodeURIComponent(transfer.id)}`;
     link.textContent = transfer.id;
-    const settled = followTransfer(transfer.id, token, { chart: $('live-chart'), journal: $<HTMLOListElement>('live-journal'), state: $('live-state'), reason: $('live-reason') }, onTransition).then(async (outcome) => {
+    const settled = followTransfer(transfer.id, token, { chart: $('live-chart'), journal: $<HTMLOListElement>('live-journal'), state: $('live-state'), reason: $('live-reason') }, onTransition, () => panel === livePanel).then(async (outcome) => {
       await refresh().catch(showError);
       return outcome;
     });
@@ -167,9 +185,13 @@ function startBank(session: Session, customerName: string, accounts: { id: numbe
 
   $<HTMLFormElement>('transfer-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    sendTransfer().catch((error: unknown) => {
-      if (!showFormProblem(error)) showError(error);
-    });
+    sendTransfer().then(
+      // Followed to its end; a stream that was refused (a revoked token) asks to sign in again.
+      (t) => void t.settled.catch(showError),
+      (error: unknown) => {
+        if (!showFormProblem(error)) showError(error);
+      },
+    );
   });
   $('refresh').addEventListener('click', () => {
     refresh().then(clearError, showError);
@@ -187,13 +209,21 @@ function startBank(session: Session, customerName: string, accounts: { id: numbe
         return accountId;
       },
       timing: settings(),
-      sendTransfer,
+      async sendTransfer(onTransition) {
+        try {
+          return await sendTransfer(onTransition);
+        } finally {
+          $<HTMLButtonElement>('transfer-send').disabled = false;
+        }
+      },
       refreshHistory: () => history.refresh(),
-      step(text, replace = false) {
-        const steps = $<HTMLOListElement>('scenario-steps');
-        const last = steps.lastElementChild;
-        if (replace && last !== null) last.textContent = text;
-        else steps.append(Object.assign(document.createElement('li'), { textContent: text }));
+      step(text) {
+        $('scenario-steps').append(Object.assign(document.createElement('li'), { textContent: text }));
+      },
+      countdown(text) {
+        const box = $('scenario-countdown');
+        box.hidden = text === null;
+        box.textContent = text ?? '';
       },
       historyHasTransfer: (id) => document.querySelectorAll(`#history-list li[data-transfer-id="${CSS.escape(id)}"]`).length,
       historyHasSeq: (seq) => history.seqs().includes(seq),
@@ -213,6 +243,9 @@ function startAdminPanel(host: ScenarioHost): void {
     button.dataset['scenario'] = name;
     button.addEventListener('click', () => {
       for (const b of buttons.querySelectorAll('button')) b.disabled = true;
+      // Until the scenario's own transfer is on its way, a transfer from the form could take
+      // the fault queued for it: Send waits that long (the scenario's send gives it back).
+      $<HTMLButtonElement>('transfer-send').disabled = true;
       // The scenario follows this account's transfer and history: switching away could not help it.
       $<HTMLSelectElement>('account-select').disabled = true;
       $('error').hidden = true;
@@ -220,6 +253,7 @@ function startAdminPanel(host: ScenarioHost): void {
       result.dataset['outcome'] = 'running';
       result.textContent = `${scenario.label}: running…`;
       $('scenario-steps').replaceChildren();
+      $('scenario-countdown').hidden = true;
       scenario
         .run(host)
         .then((outcome) => {
@@ -243,6 +277,7 @@ function startAdminPanel(host: ScenarioHost): void {
         .finally(() => {
           for (const b of buttons.querySelectorAll('button')) b.disabled = false;
           $<HTMLSelectElement>('account-select').disabled = false;
+          $<HTMLButtonElement>('transfer-send').disabled = false;
         });
     });
     buttons.append(button);

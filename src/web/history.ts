@@ -86,14 +86,11 @@ export class HistoryView {
     return this.loading;
   }
 
-  /** Pull to refresh: rows newer than the newest one shown go on top. */
+  /** Pull to refresh: rows newer than the newest one shown go on top. Rejects when it could not: the caller says so. */
   async refresh(): Promise<void> {
     await this.loading;
-    try {
-      if (this.headCursor === null || !(await this.refreshSince())) await this.refreshTop();
-    } catch (error) {
-      this.onError(error);
-    }
+    if (this.disposed) return;
+    if (this.headCursor === null || !(await this.refreshSince())) await this.refreshTop();
   }
 
   /** `since=<headCursor>`: rows newer than the cursor, oldest first. False if the server cannot. */

@@ -41,14 +41,21 @@ function journalItem(j: { at: string; event: string; from: string | null; to: st
  * Draws the chart, then follows the transfer until it settles. Resolves with the final
  * state and reason (the stream's word, or the snapshot's when it was already settled).
  */
-export async function followTransfer(id: string, token: string | null, els: LiveElements, onTransition?: (s: TransitionJson) => void): Promise<{ state: string; reason: string | null }> {
+/**
+ * `shown()` says whether this transfer still owns the panel: a later send (or an account switch)
+ * takes it, and this one is followed on to its end without writing into it.
+ */
+export async function followTransfer(id: string, token: string | null, els: LiveElements, onTransition?: (s: TransitionJson) => void, shown: () => boolean = () => true): Promise<{ state: string; reason: string | null }> {
   const svg = await drawMachine(await transferMachineConfig());
-  els.chart.replaceChildren(svg);
-  els.journal.replaceChildren();
+  if (shown()) {
+    els.chart.replaceChildren(svg);
+    els.journal.replaceChildren();
+  }
   let state = '';
   let reason: string | null = null;
   const show = (s: string) => {
     state = s;
+    if (!shown()) return;
     els.state.textContent = s;
     els.state.dataset['state'] = s;
     highlightState(svg, s);
@@ -60,27 +67,33 @@ export async function followTransfer(id: string, token: string | null, els: Live
       els.chart.scrollLeft += box.left + box.width / 2 - (view.left + view.width / 2);
     }
   };
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     let watch: TransferWatch | null = null;
     watch = watchTransfer(id, token, {
       snapshot(t: TransferJson) {
-        els.journal.replaceChildren(...t.journal.map(journalItem));
         reason = t.reason;
-        els.reason.textContent = t.reason ?? '';
+        if (shown()) {
+          els.journal.replaceChildren(...t.journal.map(journalItem));
+          els.reason.textContent = t.reason ?? '';
+        }
         show(t.state);
       },
       transition(s: TransitionJson) {
         onTransition?.(s);
-        els.journal.append(journalItem(s));
-        if (s.reason !== null) {
-          reason = s.reason;
-          els.reason.textContent = s.reason;
+        if (s.reason !== null) reason = s.reason;
+        if (shown()) {
+          els.journal.append(journalItem(s));
+          if (s.reason !== null) els.reason.textContent = s.reason;
         }
         show(s.to);
       },
       end() {
         watch?.close();
         resolve({ state, reason });
+      },
+      failed(error) {
+        watch?.close();
+        reject(error);
       },
     });
   });

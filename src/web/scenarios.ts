@@ -25,8 +25,10 @@ export type ScenarioHost = {
   refreshHistory(): Promise<void>;
   historyHasTransfer(id: string): number;
   historyHasSeq(seq: number): boolean;
-  /** A step as it happens; `replace` rewrites the last one (a countdown). */
-  step(text: string, replace?: boolean): void;
+  /** A step as it happens (announced: the steps are a live region). */
+  step(text: string): void;
+  /** A countdown beside the steps, updated each second and not announced; null hides it. */
+  countdown(text: string | null): void;
 };
 
 export type ScenarioOutcome = { asPredicted: boolean; text: string };
@@ -95,12 +97,13 @@ export const SCENARIOS: Record<ScenarioName, { label: string; run(host: Scenario
       const { state, reason } = await t.settled;
       host.step(`settled: ${state} (${reason})`);
       // A countdown while the late request is still on its way to the core.
-      host.step('');
+      host.step(`waiting for the late request to reach the core, ${Math.max(0, Math.ceil((arrivesAt - Date.now()) / 1000))} s from now`);
       for (let left = arrivesAt - Date.now(); left > 0; left = arrivesAt - Date.now()) {
-        host.step(`waiting for the late request to reach the core: ${Math.ceil(left / 1000)} s`, true);
+        host.countdown(`${Math.ceil(left / 1000)} s until the late request reaches the core`);
         await sleep(Math.min(1_000, left));
       }
-      host.step('the late request reached the core', true);
+      host.countdown(null);
+      host.step('the late request reached the core');
       const refused = await lateRefusal(host, t.id, 'fenced', 5_000);
       if (refused) host.step('refused as fenced: nothing moved (the transfer\'s audit says so)');
       const rows = await ownRows(host, t.id);

@@ -2,7 +2,7 @@
 /**
  * The machines page: GET /viz draws every machine the server lists; GET /viz/transfers/:id
  * draws the transfer machine with that transfer's state highlighted and its journal beside
- * it, live. The token comes from `?access_token=` or the scrollbank_token cookie.
+ * it, live. The token is the scrollbank_token cookie (the server trades a `?access_token=` for it).
  */
 import { followTransfer } from './live-transfer.ts';
 import { drawMachine, type MachineConfig } from './statechart.ts';
@@ -39,12 +39,9 @@ async function drawAll(root: HTMLElement): Promise<void> {
 }
 
 async function drawTransfer(root: HTMLElement, id: string): Promise<void> {
-  const token = new URLSearchParams(location.search).get('access_token');
-  // Kept in memory for the stream; gone from the address bar and the history.
-  if (token !== null) history.replaceState(history.state, '', location.pathname);
   const section = h('section', { class: 'card machine', 'data-machine': 'transfer' });
   const heading = h('h2', {}, `transfer ${id}: `);
-  const state = h('strong', { id: 'live-state' });
+  const state = h('strong', { id: 'live-state', 'aria-live': 'polite' });
   const reason = h('span', { id: 'live-reason', class: 'reason' });
   heading.append(state, ' ', reason);
   const body = h('div', { class: 'with-journal' });
@@ -54,7 +51,8 @@ async function drawTransfer(root: HTMLElement, id: string): Promise<void> {
   section.append(heading, body);
   root.append(section);
   root.dataset['ready'] = 'true';
-  await followTransfer(id, token, { chart, journal, state, reason });
+  // The server traded any ?access_token= for the scrollbank_token cookie, which the stream takes.
+  await followTransfer(id, null, { chart, journal, state, reason });
   root.dataset['settled'] = 'true';
 }
 

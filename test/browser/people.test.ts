@@ -225,8 +225,12 @@ test('a transfer sent from the form while the cutoff scenario runs leaves its ve
   await page.fill('#transfer-to', String(ctx.lee.accountId));
   await page.fill('#transfer-amount', '1000');
   await page.click('#scenario-buttons button[data-scenario="delay-past-cutoff"]');
+  // Until the scenario's own transfer is sent, Send waits: a transfer from the form could take its fault.
+  assert.ok(await page.locator('#transfer-send').isDisabled(), 'Send is held while the fault waits for its transfer');
   // The scenario's transfer has failed; its late request is still on its way: the customer pays someone meanwhile.
-  await page.waitForFunction(() => [...document.querySelectorAll('#scenario-steps li')].some((li) => li.textContent!.startsWith('waiting for the late request')), undefined, { timeout: 15_000 });
+  await page.waitForSelector('#scenario-countdown:not([hidden])', { timeout: 15_000 });
+  assert.match((await page.locator('#scenario-countdown').textContent()) ?? '', /^\d+ s until the late request reaches the core$/);
+  assert.ok(await page.locator('#transfer-send').isEnabled(), 'Send is back once the scenario\'s transfer is on its way');
   await page.fill('#transfer-amount', '200');
   await page.click('#transfer-send');
   await page.waitForSelector('#live-state[data-state="succeeded"]', { timeout: 10_000 });
@@ -288,6 +292,65 @@ test('a scenario whose admin token stopped working (a restarted server) says to 
   await page.close();
 });
 
+test('signing in twice at once (a double click) starts the page once: one Send is one transfer', async (ctx) => {
+  const choi = await openCustomer(ctx.server, 'Choi Yuna', 10_000);
+  const page = await ctx.browser.newPage();
+  await page.goto(`${ctx.server.url}/`);
+  await page.fill('#customer-token', choi.token);
+  await page.dblclick('#signin-form button[type="submit"]');
+  await page.waitForSelector('#history-list li');
+  await page.fill('#transfer-to', String(ctx.lee.accountId));
+  await page.fill('#transfer-amount', '100');
+  await page.click('#transfer-send');
+  await page.waitForSelector('#live-state[data-state="succeeded"]', { timeout: 10_000 });
+  await page.waitForTimeout(300);
+  const rows = (await api(ctx.server, choi.token, 'GET', `/accounts/${choi.accountId}/transactions`)).body.items.filter((r: { kind: string }) => r.kind === 'transfer-out');
+  assert.is(rows.length, 1, 'one transfer, not two');
+  assert.is(await page.locator('#scenario-buttons button').count(), 0);
+  await page.close();
+});
+
+test('a token revoked while a scenario follows its transfer ends the scenario with "sign in again", never stuck running', async (ctx) => {
+  const han = await openCustomer(ctx.server, 'Han Seojun', 10_000);
+  const page = await ctx.browser.newPage();
+  await page.goto(`${ctx.server.url}/`);
+  await page.fill('#customer-token', han.token);
+  await page.fill('#admin-token', ADMIN_TOKEN);
+  await page.click('#signin-form button[type="submit"]');
+  await page.waitForSelector('#admin:not([hidden]) #scenario-buttons button');
+  await page.fill('#transfer-to', String(ctx.lee.accountId));
+  await page.fill('#transfer-amount', '100');
+  await page.click('#scenario-buttons button[data-scenario="delay-past-cutoff"]');
+  await page.waitForSelector('#scenario-countdown:not([hidden])', { timeout: 15_000 });
+  const customerId = (await api(ctx.server, han.token, 'GET', '/me')).body.customer.id;
+  assert.is((await api(ctx.server, ADMIN_TOKEN, 'DELETE', `/admin/customers/${customerId}/tokens`)).status, 200);
+  await page.waitForFunction(() => (document.querySelector('#scenario-result') as HTMLElement).dataset['outcome'] === 'signed-out', undefined, { timeout: 15_000 });
+  assert.match((await page.locator('#scenario-result').textContent()) ?? '', 'your customer token no longer works; sign in again');
+  assert.ok(await page.locator('#scenario-buttons button').first().isEnabled(), 'the panel is usable again');
+  await page.close();
+});
+
+test('a token revoked while its transfer is followed live ends the live stream with "sign in again"', async (ctx) => {
+  const yoon = await openCustomer(ctx.server, 'Yoon Hana', 10_000);
+  const page = await ctx.browser.newPage();
+  await page.goto(`${ctx.server.url}/`);
+  await page.fill('#customer-token', yoon.token);
+  await page.click('#signin-form button[type="submit"]');
+  await page.waitForSelector('#history-list li');
+  // The request and the first queries are lost: the transfer stays in flight for a few seconds.
+  await api(ctx.server, ADMIN_TOKEN, 'POST', '/admin/faults', { pipe: 'request', action: 'drop', count: 3 });
+  await page.fill('#transfer-to', String(ctx.lee.accountId));
+  await page.fill('#transfer-amount', '100');
+  await page.click('#transfer-send');
+  await page.waitForSelector('#live-state[data-state="sent"], #live-state[data-state="timedOut"], #live-state[data-state="querying"]');
+  const customerId = (await api(ctx.server, yoon.token, 'GET', '/me')).body.customer.id;
+  assert.is((await api(ctx.server, ADMIN_TOKEN, 'DELETE', `/admin/customers/${customerId}/tokens`)).status, 200);
+  await page.waitForSelector('#error:not([hidden]) button', { timeout: 5_000 });
+  assert.is(await page.locator('#error button').textContent(), 'Sign in again');
+  await api(ctx.server, ADMIN_TOKEN, 'DELETE', '/admin/faults');
+  await page.close();
+});
+
 test('Refresh while the server cannot be reached shows the error, and the next good Refresh clears it: no unhandled rejection', async (ctx) => {
   const page = await signedIn(ctx, SIZES[0]);
   const errorsBefore = ctx.browser.errors.length;
@@ -312,21 +375,23 @@ test('every control is reached with the keyboard in the order of the page, with 
   await page.press('#admin-token', 'Enter');
   await page.waitForSelector('#admin:not([hidden]) #scenario-buttons button');
   await page.waitForSelector('#history-list li');
-  await page.focus('body');
+  // Start from the top of the page, as a reader who just arrived.
+  await page.evaluate(`(() => { document.body.tabIndex = -1; document.body.focus(); document.body.removeAttribute('tabindex'); })()`);
   const order: string[] = [];
   for (let i = 0; i < 30; i++) {
     await page.keyboard.press('Tab');
     const focused = await page.evaluate(`(() => {
       const el = document.activeElement;
       const style = getComputedStyle(el);
-      return { id: el.id || (el.dataset && el.dataset.scenario) || el.tagName.toLowerCase(), visible: style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2 };
+      const name = el === document.body ? 'body' : el.id || (el.dataset && el.dataset.scenario) || el.tagName.toLowerCase() + ':' + (el.textContent || '').trim();
+      return { id: name, visible: style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2 };
     })()`) as { id: string; visible: boolean };
     if (focused.id === 'body') break; // past the last control: the focus leaves the page
     assert.ok(focused.visible, `${focused.id} shows its focus`);
     if (order.includes(focused.id)) break;
     order.push(focused.id);
   }
-  const expected = ['account-select', 'sign-out', 'transfer-to', 'transfer-amount', 'transfer-memo', 'transfer-send', 'lose-response', 'lose-request', 'delay-past-cutoff', 'duplicate', 'deposit', 'restart-channel', 'refresh', 'history-scroll'];
+  const expected = ['a:bank', 'a:machines', 'account-select', 'sign-out', 'transfer-to', 'transfer-amount', 'transfer-memo', 'transfer-send', 'lose-response', 'lose-request', 'delay-past-cutoff', 'duplicate', 'deposit', 'restart-channel', 'refresh', 'history-scroll'];
   const reached = order.filter((id) => expected.includes(id));
   assert.equal(reached, expected, order.join(' → '));
   // Used with the keyboard alone: the account picker switches with the arrow keys.
@@ -359,11 +424,14 @@ for (const size of SIZES) test(`${size.name}: every scenario of the talk ends wh
   await page.close();
 });
 
-test('from 360 px to 1440 px the page never scrolls sideways and history rows never overlap', async (ctx) => {
-  for (const width of [360, 600, 800, 1024, 1440]) {
+test('from 360 px to 1440 px the page never scrolls sideways, history rows never overlap, and descriptions stay readable', async (ctx) => {
+  for (const width of [360, 600, 601, 800, 904, 960, 1024, 1100, 1440]) {
     const page = await signedIn(ctx, { width, height: 900 });
     assert.equal(await overflowingElements(page), [], `${width} px`);
     assert.equal(await overlaps(page), [], `${width} px`);
+    // Readable at every width: a description gets room for words, not a sliver of a column.
+    const what = await page.locator('#history-list li .what').first().evaluate((el) => ({ width: el.getBoundingClientRect().width, lines: el.getBoundingClientRect().height / parseFloat(getComputedStyle(el).lineHeight) }));
+    assert.ok(what.width >= 150 && what.lines <= 3, `${width} px: a description ${Math.round(what.width)} px wide on ${what.lines.toFixed(1)} lines`);
     await page.close();
   }
 });

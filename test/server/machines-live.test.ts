@@ -222,15 +222,22 @@ test('the bank page and /viz are served with a policy that allows nothing from o
   assert.match(index, `data-response-timeout-ms="${ctx.bank.settings.responseTimeoutMs}"`);
 });
 
-test('/viz/transfers/:id is for the owner or the admin, with the token in the query or the cookie', async (ctx) => {
+test('/viz/transfers/:id is for the owner or the admin: a token in the query is traded for the cookie (303 to the clean address)', async (ctx) => {
   const id = createdId(transfer(ctx.bank, ctx.kim, ctx.lee, 1_000));
   run(ctx.bank);
-  assert.is((await ctx.app.request(`/viz/transfers/${id}?access_token=${ctx.kim.token}`)).status, 200);
+  const traded = await ctx.app.request(`/viz/transfers/${id}?access_token=${ctx.kim.token}`);
+  assert.is(traded.status, 303);
+  assert.is(traded.headers.get('location'), `/viz/transfers/${id}`, 'the address without the token');
+  assert.is(traded.headers.get('set-cookie'), `scrollbank_token=${encodeURIComponent(ctx.kim.token)}; Path=/; SameSite=Strict`);
+  assert.is((await ctx.app.request(`/viz/transfers/${id}`, { headers: { Cookie: `scrollbank_token=${ctx.kim.token}` } })).status, 200);
   assert.is((await ctx.app.request(`/viz/transfers/${id}`, { headers: { Cookie: `scrollbank_token=${ADMIN_TOKEN}` } })).status, 200);
+  // A bad token in the query is dropped from the address too, and sets nothing.
+  const bad = await ctx.app.request(`/viz/transfers/${id}?access_token=not-a-token-anyone-has`);
+  assert.equal([bad.status, bad.headers.get('location'), bad.headers.get('set-cookie')], [303, `/viz/transfers/${id}`, null]);
   // A person without a token, or with a bad one, gets a page that asks to sign in, still a 401.
-  for (const query of ['', '?access_token=not-a-token-anyone-has']) {
-    const signIn = await ctx.app.request(`/viz/transfers/${id}${query}`);
-    assert.is(signIn.status, 401, query);
+  for (const headers of [{}, { Cookie: 'scrollbank_token=not-a-token-anyone-has' }] as Record<string, string>[]) {
+    const signIn = await ctx.app.request(`/viz/transfers/${id}`, { headers });
+    assert.is(signIn.status, 401);
     assert.match(signIn.headers.get('content-type') ?? '', 'text/html');
     assert.is(signIn.headers.get('content-security-policy'), CONTENT_SECURITY_POLICY);
     const html = await signIn.text();
@@ -238,8 +245,8 @@ test('/viz/transfers/:id is for the owner or the admin, with the token in the qu
     assert.match(html, 'name="access_token"');
     assert.not.match(html, 'not-a-token-anyone-has', 'the bad token is not echoed');
   }
-  assert.is((await problem(await ctx.app.request(`/viz/transfers/${id}?access_token=${ctx.lee.token}`), 404)).detail, `no transfer ${id}`);
-  await problem(await ctx.app.request(`/viz/transfers/tr_nope?access_token=${ctx.kim.token}`), 404);
+  assert.is((await problem(await ctx.app.request(`/viz/transfers/${id}`, { headers: { Cookie: `scrollbank_token=${ctx.lee.token}` } }), 404)).detail, `no transfer ${id}`);
+  await problem(await ctx.app.request('/viz/transfers/tr_nope', { headers: { Cookie: `scrollbank_token=${ctx.kim.token}` } }), 404);
 });
 
 test('only the built assets are served; anything else is a 404 problem, a missing build a 503 problem', async (ctx) => {

@@ -210,7 +210,8 @@ test('every documented status of every route is answered, and every answer match
     await expect(400, 'GET', '/transfers/bad', { token: kim.token });
     await expect(401, 'GET', `/transfers/${settled.id}`, { token: null });
     await expect(404, 'GET', `/transfers/${settled.id}`, { token: lee.token });
-    await expect(200, 'GET', `/viz/transfers/${settled.id}?access_token=${kim.token}`, { token: null });
+    await expect(303, 'GET', `/viz/transfers/${settled.id}?access_token=${kim.token}`, { token: null });
+    await expect(200, 'GET', `/viz/transfers/${settled.id}`, { token: null, headers: { Cookie: `scrollbank_token=${kim.token}` } });
     await expect(400, 'GET', '/viz/transfers/bad', { token: kim.token });
     await expect(401, 'GET', `/viz/transfers/${settled.id}`, { token: null });
     await expect(404, 'GET', `/viz/transfers/${settled.id}`, { token: lee.token });
