@@ -114,6 +114,7 @@ async function main(): Promise<void> {
     const code = (error as NodeJS.ErrnoException).code;
     refuse(logger, code === 'EADDRINUSE' ? `PORT ${config.port} is already in use` : `the server cannot listen: ${(error as Error).message}`, 1);
   }
+  server.on('error', (error) => logger.error({ err: error }, 'the HTTP server failed'));
   let releaseDataDir: () => void;
   try {
     mkdirSync(config.dataDir, { recursive: true });
