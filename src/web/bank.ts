@@ -122,7 +122,7 @@ function startBank(session: Session, customerName: string, accounts: { id: numbe
   const newHistory = (id: number) => {
     $<HTMLOListElement>('history-list').replaceChildren();
     $('history-end').hidden = true;
-    return new HistoryView(token, id, $('history-scroll'), $<HTMLOListElement>('history-list'), $('history-sentinel'), $('history-end'), showError);
+    return new HistoryView(token, id, $('history-scroll'), $<HTMLOListElement>('history-list'), $('history-sentinel'), $('history-end'), showError, clearError);
   };
   let history = newHistory(accountId);
   // The live panel shows the latest transfer sent on this account; an earlier one (a scenario's)
@@ -143,7 +143,7 @@ function startBank(session: Session, customerName: string, accounts: { id: numbe
     $('live').hidden = true;
     livePanel++;
     history = newHistory(accountId);
-    void balance().catch(showError);
+    void balance().then(clearError, showError);
     void history.loadOlder();
   });
 

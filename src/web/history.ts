@@ -41,6 +41,8 @@ export class HistoryView {
     private readonly sentinel: HTMLElement,
     private readonly endNote: HTMLElement,
     private readonly onError: (error: unknown) => void,
+    /** After each page that loaded: the page clears an error banner on the next success. */
+    private readonly onLoaded: () => void = () => {},
   ) {
     this.observer = new IntersectionObserver((entries) => {
       if (entries.some((e) => e.isIntersecting)) void this.loadOlder();
@@ -75,6 +77,7 @@ export class HistoryView {
       this.nextCursor = body.nextCursor ?? null;
       this.exhausted = this.nextCursor === null;
       this.endNote.hidden = !this.exhausted;
+      this.onLoaded();
     })()
       .catch((error: unknown) => {
         if (!this.disposed) this.onError(error);

@@ -137,6 +137,27 @@ test('charts are readable at 1x: every state name and edge label 11 px or more, 
   await page.close();
 });
 
+test('what changes is announced (aria-live), and colour is never the only signal: money in and out differ by sign and words', async (ctx) => {
+  const page = await signedIn(ctx, SIZES[1]);
+  for (const selector of ['#live-state', '#scenario-result', '#scenario-steps']) {
+    const live = await page.locator(selector).evaluate((el) => el.closest('[aria-live]')?.getAttribute('aria-live') ?? null);
+    assert.is(live, 'polite', `${selector} is in a live region`);
+  }
+  await page.fill('#transfer-to', String(ctx.lee.accountId));
+  await page.fill('#transfer-amount', '300');
+  await page.click('#transfer-send');
+  await page.waitForSelector('#live-state[data-state="succeeded"]', { timeout: 10_000 });
+  const id = (await page.locator('#live-link').textContent())!;
+  await page.waitForSelector(`#history-list li[data-transfer-id="${id}"]`);
+  const out = await page.locator(`#history-list li[data-transfer-id="${id}"]`).textContent();
+  const into = await page.locator('#history-list li.in').first().textContent();
+  assert.match(out ?? '', /transfer out/);
+  assert.match(out ?? '', /-300 won/);
+  assert.match(into ?? '', /deposit|transfer in|opening/);
+  assert.match(into ?? '', /\+[\d,]+ won/);
+  await page.close();
+});
+
 test('a customer with two accounts picks one: the balance, the history and the form follow it, and pays themselves', async (ctx) => {
   const page = await signedIn(ctx, SIZES[1]);
   assert.ok(await page.locator('#account-picker').isVisible(), 'two accounts: a picker');

@@ -28,8 +28,8 @@ export type BankProcess = {
   whenUp(timeoutMs?: number): Promise<string>;
   /** A crash: SIGKILL, and resolves once the process is gone (its DATA_DIR lock with it). */
   kill(): Promise<void>;
-  /** A clean stop: SIGTERM, and resolves with the exit code. */
-  stop(): Promise<number | null>;
+  /** A clean stop: SIGTERM (or the signal given), and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
   /** Synchronous last resort for finally blocks and exit handlers: SIGKILL if alive. */
   dispose(): void;
   /** The demo customers of the first start, from the tokens file it wrote in DATA_DIR. */
@@ -127,11 +127,11 @@ export function bankProcess(dataDir: string, settings: BankSettings): BankProces
       c.kill('SIGKILL');
       await exited(c, EXIT_TIMEOUT_MS);
     },
-    async stop() {
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
       const c = child;
       if (c === null || !alive(c)) throw new Error('there is no server to stop');
       url = null;
-      c.kill('SIGTERM');
+      c.kill(signal);
       return exited(c, EXIT_TIMEOUT_MS);
     },
     dispose() {

@@ -95,6 +95,15 @@ test('SIGTERM lets an in-flight request finish, ends open streams, closes the da
     assert.match(bank.output(), 'stopped: databases closed, DATA_DIR released');
   }));
 
+test('SIGINT (Ctrl-C) stops the server as cleanly as SIGTERM: exit 0, DATA_DIR released', () =>
+  withBank(async (bank) => {
+    assert.is(await bank.stop('SIGINT'), 0);
+    lockIsFree(bank.dataDir);
+    const out = bank.output();
+    assert.match(out, '"signal":"SIGINT"');
+    assert.match(out, 'stopped: databases closed, DATA_DIR released');
+  }));
+
 test('a second stop signal ends the server at once, without waiting for in-flight requests', () =>
   withBank(async (bank, url) => {
     const [kim, lee] = bank.demoCustomers();

@@ -234,6 +234,17 @@ test('the admin refuses a customer body that is not valid, and opens no customer
   assert.is(ctx.bank.channel.customer(1), undefined, 'no customer was opened');
 });
 
+test('every answer carries an X-Request-Id: the client\'s when it is readable, a new one otherwise', async (ctx) => {
+  const given = await call(ctx, 'GET', '/health', { headers: { 'X-Request-Id': 'trace-abc-123' } });
+  assert.is(given.headers.get('x-request-id'), 'trace-abc-123');
+  const made = [await call(ctx, 'GET', '/health'), await call(ctx, 'GET', '/no-such-route'), await call(ctx, 'GET', '/me')];
+  const ids = made.map((r) => r.headers.get('x-request-id'));
+  for (const id of ids) assert.match(id ?? '', /^req_[A-Za-z0-9_-]+-[0-9a-z]+$/);
+  assert.is(new Set(ids).size, 3, 'one id per request');
+  const unreadable = await call(ctx, 'GET', '/health', { headers: { 'X-Request-Id': 'x'.repeat(200) } });
+  assert.match(unreadable.headers.get('x-request-id') ?? '', /^req_/, 'a 200-character id is replaced');
+});
+
 test('the admin issues a customer another token (201, shown once), which works at once beside the first', async (ctx) => {
   const kim = await openCustomer(ctx, 'Kim', 10_000);
   const issued = await admin(ctx, 'POST', `/admin/customers/${kim.customerId}/tokens`);

@@ -156,6 +156,22 @@ test('one customer holds at most MAX_STREAMS_PER_CUSTOMER streams (429 past it),
   await again.body?.cancel();
 });
 
+test('the global bound on open streams answers 503 past it, for customers and the admin, and frees up as streams close', async (ctx) => {
+  const app = drivenApp(ctx.bank, createApp({ bank: ctx.bank, adminToken: ADMIN_TOKEN, stream: { keepAliveMs: 20, lingerMs: 0, maxOpen: 2 } }));
+  ctx.bank.faults.add({ pipe: 'request', action: 'drop', count: 1, delayMs: 0 });
+  const id = createdId(transfer(ctx.bank, ctx.kim, ctx.lee, 1_000));
+  run(ctx.bank);
+  const open = [await app.request(`/transfers/${id}/stream?access_token=${ctx.kim.token}`), await app.request(`/transfers/${id}/stream?access_token=${ADMIN_TOKEN}`)];
+  assert.equal(open.map((r) => r.status), [200, 200]);
+  const over = await problem(await app.request(`/transfers/${id}/stream?access_token=${ADMIN_TOKEN}`), 503);
+  assert.match(over.detail, 'at most 2 transfer streams');
+  await open[0]!.body?.cancel();
+  await new Promise((r) => setTimeout(r, 50));
+  const again = await app.request(`/transfers/${id}/stream?access_token=${ctx.kim.token}`);
+  assert.is(again.status, 200, 'a closed stream frees its place');
+  await Promise.all([open[1]!.body?.cancel(), again.body?.cancel()]);
+});
+
 test('revoking a customer\'s tokens ends the streams they opened with a 401 problem event, and a reconnect gets a 401', async (ctx) => {
   ctx.bank.faults.add({ pipe: 'request', action: 'drop', count: 1, delayMs: 0 });
   const id = createdId(transfer(ctx.bank, ctx.kim, ctx.lee, 1_000));

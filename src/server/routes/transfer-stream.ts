@@ -33,6 +33,8 @@ export type TransferStreamOptions = {
   lingerMs?: number;
   /** Aborted when the server shuts down: every open stream ends at once, instead of holding the stop. */
   signal?: AbortSignal;
+  /** The bound on open streams in all (MAX_OPEN_STREAMS); tests lower it. */
+  maxOpen?: number;
 };
 
 export function transferStreamRoutes({ bank }: AppDeps, options: TransferStreamOptions = {}) {
@@ -58,7 +60,8 @@ export function transferStreamRoutes({ bank }: AppDeps, options: TransferStreamO
     if (mine !== null && mine.size >= MAX_STREAMS_PER_CUSTOMER) {
       throw new Problem(429, 'Too Many Streams', `at most ${MAX_STREAMS_PER_CUSTOMER} transfer streams may be open per customer; close one first`);
     }
-    if (open >= MAX_OPEN_STREAMS) throw new Problem(503, 'Too Many Streams', `at most ${MAX_OPEN_STREAMS} transfer streams may be open at once`);
+    const maxOpen = options.maxOpen ?? MAX_OPEN_STREAMS;
+    if (open >= maxOpen) throw new Problem(503, 'Too Many Streams', `at most ${maxOpen} transfer streams may be open at once`);
     if (options.signal?.aborted) throw new Problem(503, 'Shutting Down', 'the server is stopping; try again once it is back');
     const follower = newFollower();
     all.add(follower);
