@@ -36,18 +36,22 @@ function tokenOf(c: Context, sources: TokenSources): string {
   return match[1]!;
 }
 
-/** Who a token belongs to: the admin (compared in constant time), a customer, or no one. */
-export function principalOf(bank: Bank, adminToken: string, token: string): Principal | undefined {
-  if (token.length > MAX_TOKEN_LENGTH) return undefined;
-  if (timingSafeEqual(digest(token), digest(adminToken))) return { kind: 'admin' };
-  const customer = bank.channel.authenticate(token);
-  return customer === undefined ? undefined : { kind: 'customer', customer };
+/** Who a token belongs to: the admin (compared in constant time, its digest made once), a customer, or no one. */
+export function principals(bank: Bank, adminToken: string): (token: string) => Principal | undefined {
+  const adminDigest = digest(adminToken);
+  return (token) => {
+    if (token.length > MAX_TOKEN_LENGTH) return undefined;
+    if (timingSafeEqual(digest(token), adminDigest)) return { kind: 'admin' };
+    const customer = bank.channel.authenticate(token);
+    return customer === undefined ? undefined : { kind: 'customer', customer };
+  };
 }
 
 export function authenticate(bank: Bank, adminToken: string, sources: TokenSources = {}): MiddlewareHandler<AppEnv> {
+  const principalOf = principals(bank, adminToken);
   return async (c, next) => {
     const token = tokenOf(c, sources);
-    const principal = principalOf(bank, adminToken, token);
+    const principal = principalOf(token);
     if (principal === undefined) throw unauthorized('unknown token');
     c.set('principal', principal);
     await next();

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { WEB_ASSETS, WEB_CHUNK, WEB_DIST_DIR } from '../../web/paths.ts';
 import type { AppDeps, AppEnv } from '../env.ts';
-import { authenticate, mayRead, principalOf, TOKEN_COOKIE, TOKEN_QUERY_PARAM } from '../auth.ts';
+import { authenticate, mayRead, principals, TOKEN_COOKIE, TOKEN_QUERY_PARAM } from '../auth.ts';
 import { parseWith } from '../body.ts';
 import { Problem, notFound } from '../problem.ts';
 import { transferIdParam } from '../schemas.ts';
@@ -99,13 +99,14 @@ export function webRoutes(deps: AppDeps, options: WebOptions = {}) {
   // A person who opens the live page without a (good) token gets a page that asks for one,
   // still with the 401: a plain GET form, so it works without a script.
   const auth = authenticate(deps.bank, deps.adminToken, { queryOrCookie: true });
+  const principalOf = principals(deps.bank, deps.adminToken);
   const signInFirst: MiddlewareHandler<AppEnv> = async (c, next) => {
     // A token in the address is traded for the cookie at once, and the page is answered at its
     // clean address (303): the token stays in neither the address bar nor the history.
     const queryToken = c.req.query(TOKEN_QUERY_PARAM);
     if (queryToken !== undefined) {
       const headers: Record<string, string> = { Location: c.req.path, 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' };
-      if (/^[\x21-\x7e]+$/.test(queryToken) && principalOf(deps.bank, deps.adminToken, queryToken) !== undefined) {
+      if (/^[\x21-\x7e]+$/.test(queryToken) && principalOf(queryToken) !== undefined) {
         headers['Set-Cookie'] = `${TOKEN_COOKIE}=${encodeURIComponent(queryToken)}; Path=/; SameSite=Strict`;
       }
       return c.body(null, 303, headers);
