@@ -90,12 +90,16 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, pretty: process.stdout.isTTY });
   // Handlers first: a signal with none would end the process the instant it arrives, mid-start
   // or right after the listening line. One that comes before the bank is up stops it once it is.
-  let stopWith: ((signal: NodeJS.Signals) => void) | null = null;
-  let early: { signal: NodeJS.Signals; at: number } | null = null;
+  let first: { signal: NodeJS.Signals; at: number } | null = null;
+  let stopWith: (() => void) | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stopWith !== null) return stopWith(signal);
-    if (early === null) early = { signal, at: performance.now() };
-    else if (early.signal !== signal || performance.now() - early.at >= SAME_SIGNAL_MS) process.exit(signal === 'SIGINT' ? 130 : 143);
+    if (first !== null) {
+      if (first.signal === signal && performance.now() - first.at < SAME_SIGNAL_MS) return;
+      logger.warn({ signal }, 'a second stop signal: exiting at once');
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
+    first = { signal, at: performance.now() };
+    stopWith?.();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -172,7 +176,6 @@ async function main(): Promise<void> {
   const stopping = new AbortController();
   const app = createApp({ bank, adminToken, logger, metrics, stream: { signal: stopping.signal } });
   handle = (request, env) => app.fetch(request, env as never);
-  let first: { signal: NodeJS.Signals; at: number } | null = null;
   // Answers given while stopping close their connection, so that no keep-alive client holds
   // the stop open: those already on their way when the signal came, and any after it.
   const answering = new Set<ServerResponse>();
@@ -187,14 +190,8 @@ async function main(): Promise<void> {
       if (stopping.signal.aborted) setImmediate(() => server.closeIdleConnections());
     });
   });
-  const stop = (signal: NodeJS.Signals) => {
-    if (first !== null && first.signal === signal && performance.now() - first.at < SAME_SIGNAL_MS) return;
-    if (first !== null) {
-      logger.warn({ signal }, 'a second stop signal: exiting at once');
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    }
-    first = { signal, at: performance.now() };
-    logger.info({ signal, graceMs: SHUTDOWN_GRACE_MS }, 'stopping: no new connections; in-flight requests may finish');
+  const stop = () => {
+    logger.info({ signal: first?.signal, graceMs: SHUTDOWN_GRACE_MS }, 'stopping: no new connections; in-flight requests may finish');
     stopping.abort();
     for (const res of answering) if (!res.headersSent) res.setHeader('Connection', 'close');
     const cut = setTimeout(() => {
@@ -212,9 +209,8 @@ async function main(): Promise<void> {
   };
   stopWith = stop;
   logger.info(`scrollbank listening on http://${config.host ?? 'localhost'}:${address.port} (data in ${config.dataDir})`);
-  // Assigned by onSignal meanwhile, which the compiler cannot see from here.
-  const pending = early as { signal: NodeJS.Signals } | null;
-  if (pending !== null) stop(pending.signal);
+  // A signal that came while the bank was starting stops it now that it is up.
+  if ((first as { signal: NodeJS.Signals } | null) !== null) stop();
 }
 
 main().catch((error: unknown) => {
