@@ -39,13 +39,18 @@ test.after(async (ctx) => {
   await stopServer(ctx.server);
 });
 
-async function signedIn(ctx: Ctx, size: { width: number; height: number }): Promise<Page> {
+type SignIn = { size?: { width: number; height: number }; token?: string; admin?: boolean };
+
+/** A new page signed in on / (Kim by default, at the browser's size), its history shown, and the scenario panel with the admin token. */
+async function signedIn(ctx: Ctx, { size, token = ctx.kim.token, admin = false }: SignIn = {}): Promise<Page> {
   const page = await ctx.browser.newPage();
-  await page.setViewportSize({ width: size.width, height: size.height });
+  if (size !== undefined) await page.setViewportSize({ width: size.width, height: size.height });
   await page.goto(`${ctx.server.url}/`);
-  await page.fill('#customer-token', ctx.kim.token);
+  await page.fill('#customer-token', token);
+  if (admin) await page.fill('#admin-token', ADMIN_TOKEN);
   await page.click('#signin-form button[type="submit"]');
   await page.waitForSelector('#history-list li');
+  if (admin) await page.waitForSelector('#admin:not([hidden]) #scenario-buttons button');
   return page;
 }
 
@@ -70,7 +75,7 @@ function overlaps(page: Page): Promise<string[]> {
 
 for (const size of SIZES) {
   test(`${size.name} (${size.width}×${size.height}): nothing sticks out, rows do not overlap, a transfer and the scroll to the end work`, async (ctx) => {
-    const page = await signedIn(ctx, size);
+    const page = await signedIn(ctx, { size });
     assert.equal(await overflowingElements(page), [], 'nothing wider than the viewport');
     assert.equal(await overlaps(page), []);
     // A description wraps by words: the "what" cell of a row is never one word a line.
@@ -108,7 +113,7 @@ function smallestChartText(page: Page): Promise<number> {
 }
 
 test('charts are readable at 1x: every state name and edge label 11 px or more, in the words the journal uses', async (ctx) => {
-  const page = await signedIn(ctx, SIZES[1]);
+  const page = await signedIn(ctx, { size: SIZES[1] });
   await page.fill('#transfer-to', String(ctx.lee.accountId));
   await page.fill('#transfer-amount', '100');
   await page.click('#transfer-send');
@@ -138,7 +143,7 @@ test('charts are readable at 1x: every state name and edge label 11 px or more, 
 });
 
 test('what changes is announced (aria-live), and colour is never the only signal: money in and out differ by sign and words', async (ctx) => {
-  const page = await signedIn(ctx, SIZES[1]);
+  const page = await signedIn(ctx, { size: SIZES[1] });
   for (const selector of ['#live-state', '#scenario-result', '#scenario-steps']) {
     const live = await page.locator(selector).evaluate((el) => el.closest('[aria-live]')?.getAttribute('aria-live') ?? null);
     assert.is(live, 'polite', `${selector} is in a live region`);
@@ -159,7 +164,7 @@ test('what changes is announced (aria-live), and colour is never the only signal
 });
 
 test('a customer with two accounts picks one: the balance, the history and the form follow it, and pays themselves', async (ctx) => {
-  const page = await signedIn(ctx, SIZES[1]);
+  const page = await signedIn(ctx, { size: SIZES[1] });
   assert.ok(await page.locator('#account-picker').isVisible(), 'two accounts: a picker');
   const before = Number(await page.locator('#balance').getAttribute('data-balance'));
   await page.selectOption('#account-select', String(ctx.second));
@@ -237,12 +242,7 @@ test('axe-core finds no serious or critical violation on / (signed out and in) a
 });
 
 test('a transfer sent from the form while the cutoff scenario runs leaves its verdict right, and every step shows as it happens', async (ctx) => {
-  const page = await ctx.browser.newPage();
-  await page.goto(`${ctx.server.url}/`);
-  await page.fill('#customer-token', ctx.kim.token);
-  await page.fill('#admin-token', ADMIN_TOKEN);
-  await page.click('#signin-form button[type="submit"]');
-  await page.waitForSelector('#admin:not([hidden]) #scenario-buttons button');
+  const page = await signedIn(ctx, { admin: true });
   await page.fill('#transfer-to', String(ctx.lee.accountId));
   await page.fill('#transfer-amount', '1000');
   await page.click('#scenario-buttons button[data-scenario="delay-past-cutoff"]');
@@ -267,11 +267,7 @@ test('a transfer sent from the form while the cutoff scenario runs leaves its ve
 
 test('a refused form shows its problem beside the field and clears the last transfer; a stale token asks to sign in again', async (ctx) => {
   const park = await openCustomer(ctx.server, 'Park Jiwoo', 100_000);
-  const page = await ctx.browser.newPage();
-  await page.goto(`${ctx.server.url}/`);
-  await page.fill('#customer-token', park.token);
-  await page.click('#signin-form button[type="submit"]');
-  await page.waitForSelector('#history-list li');
+  const page = await signedIn(ctx, { token: park.token });
   await page.fill('#transfer-to', String(ctx.lee.accountId));
   await page.fill('#transfer-amount', '1000');
   await page.click('#transfer-send');
@@ -295,12 +291,7 @@ test('a refused form shows its problem beside the field and clears the last tran
 });
 
 test('a scenario whose admin token stopped working (a restarted server) says to sign in again, never a verdict', async (ctx) => {
-  const page = await ctx.browser.newPage();
-  await page.goto(`${ctx.server.url}/`);
-  await page.fill('#customer-token', ctx.kim.token);
-  await page.fill('#admin-token', ADMIN_TOKEN);
-  await page.click('#signin-form button[type="submit"]');
-  await page.waitForSelector('#admin:not([hidden]) #scenario-buttons button');
+  const page = await signedIn(ctx, { admin: true });
   // As if the server had restarted with another admin token: every admin call is now a 401.
   await page.route('**/admin/**', (route) =>
     route.fulfill({ status: 401, contentType: 'application/problem+json', body: JSON.stringify({ type: 'about:blank', title: 'Unauthorized', status: 401, detail: 'unknown token' }) }),
@@ -333,12 +324,7 @@ test('signing in twice at once (a double click) starts the page once: one Send i
 
 test('a token revoked while a scenario follows its transfer ends the scenario with "sign in again", never stuck running', async (ctx) => {
   const han = await openCustomer(ctx.server, 'Han Seojun', 10_000);
-  const page = await ctx.browser.newPage();
-  await page.goto(`${ctx.server.url}/`);
-  await page.fill('#customer-token', han.token);
-  await page.fill('#admin-token', ADMIN_TOKEN);
-  await page.click('#signin-form button[type="submit"]');
-  await page.waitForSelector('#admin:not([hidden]) #scenario-buttons button');
+  const page = await signedIn(ctx, { token: han.token, admin: true });
   await page.fill('#transfer-to', String(ctx.lee.accountId));
   await page.fill('#transfer-amount', '100');
   await page.click('#scenario-buttons button[data-scenario="delay-past-cutoff"]');
@@ -353,11 +339,7 @@ test('a token revoked while a scenario follows its transfer ends the scenario wi
 
 test('a token revoked while its transfer is followed live ends the live stream with "sign in again"', async (ctx) => {
   const yoon = await openCustomer(ctx.server, 'Yoon Hana', 10_000);
-  const page = await ctx.browser.newPage();
-  await page.goto(`${ctx.server.url}/`);
-  await page.fill('#customer-token', yoon.token);
-  await page.click('#signin-form button[type="submit"]');
-  await page.waitForSelector('#history-list li');
+  const page = await signedIn(ctx, { token: yoon.token });
   // The request and the first queries are lost: the transfer stays in flight for a few seconds.
   await api(ctx.server, ADMIN_TOKEN, 'POST', '/admin/faults', { pipe: 'request', action: 'drop', count: 3 });
   await page.fill('#transfer-to', String(ctx.lee.accountId));
@@ -373,7 +355,7 @@ test('a token revoked while its transfer is followed live ends the live stream w
 });
 
 test('Refresh while the server cannot be reached shows the error, and the next good Refresh clears it: no unhandled rejection', async (ctx) => {
-  const page = await signedIn(ctx, SIZES[0]);
+  const page = await signedIn(ctx, { size: SIZES[0] });
   const errorsBefore = ctx.browser.errors.length;
   // The server "goes away" for this page: its API calls fail as a network error would.
   await page.route('**/accounts/**', (route) => route.abort('connectionrefused'));
@@ -423,13 +405,7 @@ test('every control is reached with the keyboard in the order of the page, with 
 });
 
 for (const size of SIZES) test(`${size.name}: every scenario of the talk ends where the talk says it ends`, async (ctx) => {
-  const page = await ctx.browser.newPage();
-  await page.setViewportSize({ width: size.width, height: size.height });
-  await page.goto(`${ctx.server.url}/`);
-  await page.fill('#customer-token', ctx.kim.token);
-  await page.fill('#admin-token', ADMIN_TOKEN);
-  await page.click('#signin-form button[type="submit"]');
-  await page.waitForSelector('#admin:not([hidden]) #scenario-buttons button');
+  const page = await signedIn(ctx, { size, admin: true });
   await page.fill('#transfer-to', String(ctx.lee.accountId));
   await page.fill('#transfer-amount', '1000');
   for (const name of ['lose-response', 'lose-request', 'delay-past-cutoff', 'duplicate', 'deposit', 'restart-channel']) {
@@ -447,7 +423,7 @@ for (const size of SIZES) test(`${size.name}: every scenario of the talk ends wh
 
 test('from 360 px to 1440 px the page never scrolls sideways, history rows never overlap, and descriptions stay readable', async (ctx) => {
   for (const width of [360, 600, 601, 800, 904, 960, 1024, 1100, 1440]) {
-    const page = await signedIn(ctx, { width, height: 900 });
+    const page = await signedIn(ctx, { size: { width, height: 900 } });
     assert.equal(await overflowingElements(page), [], `${width} px`);
     assert.equal(await overlaps(page), [], `${width} px`);
     // Readable at every width: a description gets room for words, not a sliver of a column.

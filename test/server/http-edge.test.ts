@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createBank } from '../../src/bank.ts';
+import { createBank, type Bank } from '../../src/bank.ts';
 import { createSystemClock } from '../../src/lib/clock.ts';
 import { seededRandom } from '../../src/lib/ids.ts';
 import { createApp } from '../../src/server/app.ts';
@@ -52,27 +52,38 @@ function rawExchange(port: number, raw: string | Buffer, ms = 3_000): Promise<{ 
   });
 }
 
-test('requests refused below the app are problem+json with their status, never an empty answer', async () => {
+/** A bank on the system clock behind the server src/main.ts runs, on a free port, for one test. */
+async function withServer(seed: number, body: (bank: Bank, port: number) => Promise<void>): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'scrollbank-edge-'));
   const clock = createSystemClock();
-  const bank = createBank({ dataDir, coreClock: clock, channelClock: clock, random: seededRandom(5), synchronous: 'OFF' });
+  const bank = createBank({ dataDir, coreClock: clock, channelClock: clock, random: seededRandom(seed), synchronous: 'OFF' });
   bank.start();
   const { server, port } = await listen(createApp({ bank, adminToken: 'admin-token-for-the-edge-test' }).fetch);
-  const cases: [what: string, raw: string, status: number][] = [
-    ['a 20 KiB header', `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`, 431],
-    ['a header line with no colon', 'GET /health HTTP/1.1\r\nHost: x\r\nnot a header\r\n\r\n', 400],
-    ['a Content-Length that is not a number', 'POST /transfers HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n', 400],
-    ['both Content-Length and Transfer-Encoding', 'POST /transfers HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
-    ['a Transfer-Encoding that does not end in chunked', 'POST /transfers HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n', 400],
-    ['a header value with DEL', 'GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\x7fb\r\n\r\n', 400],
-    ['a header value with NUL', 'GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n', 400],
-    ['a header value with a bare CR', 'GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n', 400],
-    ['Expect: teapot', 'GET /health HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n', 417],
-    ['a path with backslashes and dots', 'GET /assets\\..\\package.json HTTP/1.1\r\nHost: x\r\n\r\n', 400],
-    ['a Host with a space', 'GET /health HTTP/1.1\r\nHost: a b\r\n\r\n', 400],
-    ['OPTIONS *', 'OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n', 400],
-  ];
   try {
+    await body(bank, port);
+  } finally {
+    await closeServer(server);
+    bank.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+test('requests refused below the app are problem+json with their status, never an empty answer', () =>
+  withServer(5, async (_bank, port) => {
+    const cases: [what: string, raw: string, status: number][] = [
+      ['a 20 KiB header', `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`, 431],
+      ['a header line with no colon', 'GET /health HTTP/1.1\r\nHost: x\r\nnot a header\r\n\r\n', 400],
+      ['a Content-Length that is not a number', 'POST /transfers HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n', 400],
+      ['both Content-Length and Transfer-Encoding', 'POST /transfers HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
+      ['a Transfer-Encoding that does not end in chunked', 'POST /transfers HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n', 400],
+      ['a header value with DEL', 'GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\x7fb\r\n\r\n', 400],
+      ['a header value with NUL', 'GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n', 400],
+      ['a header value with a bare CR', 'GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n', 400],
+      ['Expect: teapot', 'GET /health HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n', 417],
+      ['a path with backslashes and dots', 'GET /assets\\..\\package.json HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+      ['a Host with a space', 'GET /health HTTP/1.1\r\nHost: a b\r\n\r\n', 400],
+      ['OPTIONS *', 'OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+    ];
     for (const [what, raw, status] of cases) {
       const answer = await rawExchange(port, raw);
       assert.is(answer.status, status, `${what}: ${answer.status} ${answer.body}`);
@@ -85,20 +96,10 @@ test('requests refused below the app are problem+json with their status, never a
     // And the server still answers a good request afterwards.
     const fine = await rawExchange(port, 'GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     assert.is(fine.status, 200);
-  } finally {
-    await closeServer(server);
-    bank.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a broken request behind an answer still being sent ends the connection, and writes nothing into that answer', async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'scrollbank-edge-'));
-  const clock = createSystemClock();
-  const bank = createBank({ dataDir, coreClock: clock, channelClock: clock, random: seededRandom(6), synchronous: 'OFF' });
-  bank.start();
-  const { server, port } = await listen(createApp({ bank, adminToken: 'admin-token-for-the-edge-test' }).fetch);
-  try {
+test('a broken request behind an answer still being sent ends the connection, and writes nothing into that answer', () =>
+  withServer(6, async (bank, port) => {
     const kim = bank.openCustomer('Kim', 100_000);
     const lee = bank.openCustomer('Lee', 0);
     bank.faults.add({ pipe: 'request', action: 'drop', count: 1, delayMs: 0 });
@@ -124,11 +125,6 @@ test('a broken request behind an answer still being sent ends the connection, an
     const [before, after = ''] = data.split('BROKEN-SENT');
     assert.match(before!, /^HTTP\/1\.1 200/);
     assert.not.match(after, 'HTTP/1.1', `nothing was written into the stream: ${JSON.stringify(after)}`);
-  } finally {
-    await closeServer(server);
-    bank.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
-});
+  }));
 
 test.run();
