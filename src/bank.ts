@@ -13,7 +13,7 @@ import type { RandomSource } from './lib/ids.ts';
 import { FULL_PROTOCOL, type Protocol } from './lib/protocol.ts';
 import { openDatabase, type DbName, type Synchronous } from './lib/sqlite.ts';
 import type { ReconcileReport } from './channel/reconciler.ts';
-import { createEventLog } from './net/event-log.ts';
+import { createEventLog, type EventLog } from './net/event-log.ts';
 import { FaultQueue } from './net/faults.ts';
 import { createLink, type LinkFate, type LinkPipe, type NetworkPolicy } from './net/link.ts';
 
@@ -77,6 +77,11 @@ export type BankDeps = {
    * both sides, and takes neither an inspector nor onCommitted for the core (onCoreCommitted reports).
    */
   coreThread?: boolean;
+  /**
+   * The event log, when it is not the embedded one in log.db: made here with the bank's clock
+   * and fault queue (src/net/jetstream-log.ts). Its owner closes it after the bank.
+   */
+  eventLog?: (parts: { clock: Clock; faults: FaultQueue; onAppendTimed?: (durationMs: number) => void }) => EventLog;
 };
 
 /** What the bank, the admin routes and the checks use of the core, on this thread or its own. */
@@ -101,7 +106,6 @@ export function createBank(deps: BankDeps) {
   const protocol = deps.protocol ?? FULL_PROTOCOL;
   const faults = new FaultQueue();
   const clock = deps.channelClock;
-  const logDb = openDatabase(join(deps.dataDir, 'log.db'), 'log', deps.synchronous);
   const observer = deps.observer;
   // Each core commit's time, for the benchmark and the metrics alike.
   const coreCommitted =
@@ -112,7 +116,11 @@ export function createBank(deps: BankDeps) {
           observer?.coreCommitted?.(atMs);
         };
   const timed = (db: DbName) => (observer?.commitTimed === undefined ? undefined : (ms: number) => observer.commitTimed!(db, ms));
-  const log = createEventLog(logDb, clock, faults, { wakeDelayMs: deps.logWakeDelayMs, onAppendTimed: timed('log') });
+  const logDb = deps.eventLog === undefined ? openDatabase(join(deps.dataDir, 'log.db'), 'log', deps.synchronous) : null;
+  const log: EventLog =
+    logDb === null
+      ? deps.eventLog!({ clock, faults, onAppendTimed: timed('log') })
+      : createEventLog(logDb, clock, faults, { wakeDelayMs: deps.logWakeDelayMs, onAppendTimed: timed('log') });
   const link = createLink({ clock, faults, latencyMs: settings.linkLatencyMs, network: deps.network, onCarried: observer?.linkMessage });
   const rules = {
     cutoffMs: settings.cutoffMs,
@@ -122,7 +130,7 @@ export function createBank(deps: BankDeps) {
     pruneIntervalMs: settings.cutoffMs,
   };
   const thread = deps.coreThread
-    ? createCoreThread({ dbPath: join(deps.dataDir, 'core.db'), logPath: join(deps.dataDir, 'log.db'), link, log, rules, pruneMarginMs: settings.cutoffMarginMs, synchronous: deps.synchronous, onCommitted: coreCommitted, logLine: coreLine, onCommitTimed: timed('core') })
+    ? createCoreThread({ dbPath: join(deps.dataDir, 'core.db'), link, log, rules, pruneMarginMs: settings.cutoffMarginMs, synchronous: deps.synchronous, onCommitted: coreCommitted, logLine: coreLine, onCommitTimed: timed('core') })
     : null;
   const core: CoreSide =
     thread ??
@@ -224,7 +232,7 @@ export function createBank(deps: BankDeps) {
       channel.stop();
       if (thread !== null) thread.close();
       else core.stop();
-      logDb.close();
+      logDb?.close();
     },
   };
 }

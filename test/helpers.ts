@@ -6,7 +6,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as assert from 'uvu/assert';
-import { createBank, type Bank, type BankObserver, type BankSettings, type Side } from '../src/bank.ts';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { createBank, type Bank, type BankDeps, type BankObserver, type BankSettings, type Side } from '../src/bank.ts';
+import { DEFAULT_JETSTREAM_SETTINGS, openJetStream, type JetStreamLogSettings } from '../src/net/jetstream-log.ts';
+import { sharedNatsServer } from './nats-server.ts';
 import { VirtualTime } from '../src/lib/clock.ts';
 import { seededRandom } from '../src/lib/ids.ts';
 import type { Inspect } from '../src/lib/inspect.ts';
@@ -14,7 +18,11 @@ import { createLogger, testLogger, type Logger } from '../src/lib/logger.ts';
 import { FULL_PROTOCOL, type Protocol } from '../src/lib/protocol.ts';
 import { checkInvariants, type InvariantId } from '../src/sim/invariants.ts';
 
-export type TestBank = Bank & { time: VirtualTime; dataDir: string; dispose: () => void };
+export type TestBank = Bank & { time: VirtualTime; dataDir: string; dispose: () => void | Promise<void> };
+
+/** The event logs every test of the log runs against: the same test code, two adapters. */
+export const LOG_KINDS = ['embedded', 'nats'] as const;
+export type LogKind = (typeof LOG_KINDS)[number];
 
 export type TestBankOptions = {
   protocol?: Protocol;
@@ -30,6 +38,10 @@ export type TestBankOptions = {
   logger?: Logger;
   /** The metrics' hooks (src/server/metrics.ts). */
   observer?: BankObserver;
+  /** The event log: the embedded one (log.db), or JetStream on the test process's nats-server (openTestBank only). */
+  log?: LogKind;
+  /** With log 'nats': the stream's settings other than its name (retention). */
+  jetstream?: Partial<Omit<JetStreamLogSettings, 'url' | 'stream' | 'subjectPrefix'>>;
 };
 
 /**
@@ -52,6 +64,36 @@ export function capturingLogger(onLine?: (line: Record<string, any>) => void): {
 }
 
 export function makeBank(options: TestBankOptions = {}): TestBank {
+  assert.is.not(options.log, 'nats', 'a bank on JetStream is made by openTestBank');
+  return assemble(options, undefined, () => undefined);
+}
+
+let streams = 0;
+
+/** A bank on either log; on 'nats', a stream of its own on the shared nats-server, deleted after. */
+export async function openTestBank(options: TestBankOptions = {}): Promise<TestBank> {
+  if (options.log !== 'nats') return makeBank(options);
+  const server = await sharedNatsServer();
+  const name = `T${process.pid}_${++streams}`;
+  const settings: JetStreamLogSettings = { ...DEFAULT_JETSTREAM_SETTINGS, ...options.jetstream, url: server.url, stream: name, subjectPrefix: name.toLowerCase() };
+  const connection = await openJetStream(settings, { logger: options.logger ?? testLogger() });
+  return assemble(options, (parts) => connection.eventLog(parts), async () => {
+    await connection.close();
+    await deleteStreams(server.url, settings);
+  });
+}
+
+async function deleteStreams(url: string, settings: JetStreamLogSettings): Promise<void> {
+  const nc = await connect({ servers: url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    for (const name of [settings.stream, `${settings.stream}_PRODUCERS`]) await jsm.streams.delete(name).catch(() => false);
+  } finally {
+    await nc.close();
+  }
+}
+
+function assemble(options: TestBankOptions, eventLog: BankDeps['eventLog'], afterClose: () => void | Promise<void>): TestBank {
   const dataDir = mkdtempSync(join(tmpdir(), 'scrollbank-test-'));
   const time = new VirtualTime();
   const bank = createBank({
@@ -68,6 +110,7 @@ export function makeBank(options: TestBankOptions = {}): TestBank {
     onCommitted: options.onCommitted,
     logger: options.logger ?? testLogger(),
     observer: options.observer,
+    eventLog,
   });
   bank.start();
   return Object.assign(bank, {
@@ -76,6 +119,7 @@ export function makeBank(options: TestBankOptions = {}): TestBank {
     dispose() {
       bank.close();
       rmSync(dataDir, { recursive: true, force: true });
+      return afterClose();
     },
   });
 }
@@ -83,25 +127,39 @@ export function makeBank(options: TestBankOptions = {}): TestBank {
 /** A test body that gets a fresh bank and always disposes of it. */
 export function withBank(options: TestBankOptions, body: (bank: TestBank) => void | Promise<void>): () => Promise<void> {
   return async () => {
-    const bank = makeBank(options);
+    const bank = await openTestBank(options);
     try {
       await body(bank);
     } finally {
-      bank.dispose();
+      await bank.dispose();
     }
   };
 }
 
-/** Lets pending messages and timers due within `ms` run. */
-export function run(bank: TestBank, ms = 0): void {
-  bank.time.advance(ms);
+/**
+ * Lets pending messages and timers due within `ms` run. On the embedded log all of it happens
+ * inside this call (awaiting it changes nothing). A log with I/O of its own (JetStream) is
+ * let settle before each timer fires, so the run is the same run on either log.
+ */
+export async function run(bank: TestBank, ms = 0): Promise<void> {
+  const idle = bank.log.idle?.bind(bank.log);
+  if (idle === undefined) return bank.time.advance(ms);
+  const end = bank.time.now() + Math.max(0, ms);
+  for (;;) {
+    await idle();
+    const next = bank.time.nextDueAt();
+    if (next === undefined || next > end) break;
+    bank.time.fireNext();
+  }
+  bank.time.advance(end - bank.time.now());
 }
 
 export type TestCustomer = { customerId: number; token: string; accountId: number };
 
 export function openCustomer(bank: TestBank, name: string, openingBalanceWon: number): TestCustomer {
   const opened = bank.openCustomer(name, openingBalanceWon);
-  run(bank);
+  // What is due now runs; on JetStream the account's record reaches the copy at the next run.
+  bank.time.advance(0);
   return opened;
 }
 

@@ -43,6 +43,8 @@ export type HistoryDeps = {
 export type HistoryObserver = {
   repaired?(accountId: number, rows: number): void;
   reconciled?(report: ReconcileReport): void;
+  /** Records retention removed before the copy read them. */
+  lost?(records: number): void;
 };
 
 export function createHistory(deps: HistoryDeps) {
@@ -103,7 +105,21 @@ export function createHistory(deps: HistoryDeps) {
     });
   }
 
-  const consumer = createLogConsumer({ store, batch, log: deps.log, now: () => clock.now(), exactlyOnce: deps.exactlyOnce, apply, deliver: deliverFromLog, noteGap, audit: deps.audit });
+  /**
+   * Retention took records the copy had not read: said out loud, then a reconciliation finds
+   * every account they touched and repair brings their rows from the core. Live transfers
+   * whose outcome was among them settle by asking the core (their own timers).
+   */
+  function lost(from: number, to: number): void {
+    if (stopped) return;
+    logger.warn({ fromOffset: from, toOffset: to - 1, records: to - from }, 'the event log no longer holds records the history copy had not read (retention); reconciling with the core');
+    deps.observer?.lost?.(to - from);
+    reconcileNow().catch((error: unknown) => {
+      if (!(error instanceof ReconcileInterrupted)) throw error;
+    });
+  }
+
+  const consumer = createLogConsumer({ store, batch, log: deps.log, now: () => clock.now(), exactlyOnce: deps.exactlyOnce, apply, deliver: deliverFromLog, noteGap, audit: deps.audit, lost });
   // A report waits for its repairs long enough to ride out a lost answer or two; a repair
   // still going after that carries on in the background and shows in the next report.
   const reconciler: Reconciler = createReconciler({ store, batch, link: deps.link, clock, repair, drainLog: () => consumer.drain(), timing: { ...timing, repairWaitMs: 4 * deps.timing.queryTimeoutMs } });

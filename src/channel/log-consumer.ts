@@ -38,6 +38,12 @@ export type LogConsumerDeps = {
   noteGap: (accountId: number, seq: number) => void;
   /** Inside the batch: the core refused a late copy of a transfer's request; nothing moves. */
   audit: (record: Extract<LogRecord, { type: 'late-request-refused' }>) => void;
+  /**
+   * After the commit that moved the position past them: the log no longer holds offsets
+   * `from` to `to - 1` (retention removed them while the channel was away). The channel says
+   * so and reconciles with the core, whose repair brings the missing rows.
+   */
+  lost: (from: number, to: number) => void;
 };
 
 type Outcome = [transferId: string, event: TransferEvent, waitFor: { accountId: number; seq: number } | null];
@@ -87,6 +93,8 @@ export function createLogConsumer(deps: LogConsumerDeps) {
    * Returns how many records it consumed.
    */
   function pollOnce(): number {
+    const first = deps.log.firstOffset();
+    if (nextOffset < first) skipLost(first);
     const entries = deps.log.read(nextOffset, CONSUMER_BATCH);
     if (entries.length === 0) return 0;
     const outcomes: Outcome[] = [];
@@ -104,6 +112,14 @@ export function createLogConsumer(deps: LogConsumerDeps) {
     }
     if (outcomes.length > 0) deps.batch.after(() => outcomes.forEach(([id, event, waitFor]) => deps.deliver(id, event, waitFor)));
     return entries.length;
+  }
+
+  /** Records below `first` are gone: the position moves past them, and the loss is reported, never silent. */
+  function skipLost(first: number): void {
+    const from = nextOffset;
+    nextOffset = first;
+    deps.batch.run(() => deps.store.commitOffset(CONSUMER_NAME, first));
+    deps.batch.after(() => deps.lost(from, first));
   }
 
   function drain(): void {

@@ -243,7 +243,7 @@ export function createCoreBanking(deps: CoreBankingDeps) {
       const position = rows[rows.length - 1]!.id;
       deps.log.publish(
         rows.map((b) => b.record),
-        { producer: CORE_PRODUCER, position },
+        { producer: CORE_PRODUCER, position, ids: rows.map((b) => b.id) },
       );
       relayedUpTo = position;
     }

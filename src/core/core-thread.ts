@@ -17,7 +17,7 @@ import type { CoreRules } from '../machines/core-banking.ts';
 import type { EventLogWriter, ProducerPosition } from '../net/event-log.ts';
 import type { Link } from '../net/link.ts';
 import type { LinkRequest, LinkResponse, LogRecord, Posting } from '../net/messages.ts';
-import type { CoreLog, DepositInput } from './core-banking.ts';
+import { CORE_PRODUCER, type CoreLog, type DepositInput } from './core-banking.ts';
 import { createCoreStore, type CoreStore } from './core-store.ts';
 
 /** How long an operator call may wait for the core's thread before it counts as a crash. */
@@ -25,7 +25,6 @@ export const CORE_CALL_TIMEOUT_MS = 30_000;
 
 export type CoreThreadData = {
   dbPath: string;
-  logPath: string;
   rules: CoreRules;
   pruneMarginMs: number;
   synchronous: Synchronous;
@@ -40,14 +39,13 @@ export type CoreThreadData = {
 };
 
 export type CoreThreadCall =
-  | { op: 'start' }
+  /** With the relay's position in the log, which lives on the channel's thread. */
+  | { op: 'start'; relayPosition: number }
   | { op: 'stop' }
   | { op: 'openAccount'; holderName: string; openingBalanceWon: number }
   | { op: 'deposit'; input: DepositInput }
   | { op: 'commitCount' }
-  | { op: 'running' }
-  /** Closes the thread's read-only connection to log.db before the thread ends, so the log closes clean. */
-  | { op: 'closeReads' };
+  | { op: 'running' };
 
 export type ToCore = { t: 'request'; message: LinkRequest } | { t: 'call'; id: number; call: CoreThreadCall } | { t: 'durable'; id: number } | { t: 'close' };
 
@@ -67,7 +65,6 @@ export type FromCore =
 
 export type CoreThreadDeps = {
   dbPath: string;
-  logPath: string;
   /** The channel's side of the link, whose faults both directions pass through. */
   link: Link;
   /** Where the relay's batches are appended. */
@@ -90,7 +87,6 @@ export function createCoreThread(deps: CoreThreadDeps) {
   const flag = new Int32Array(signal);
   const data: CoreThreadData = {
     dbPath: deps.dbPath,
-    logPath: deps.logPath,
     rules: deps.rules,
     pruneMarginMs: deps.pruneMarginMs,
     synchronous: deps.synchronous ?? 'FULL',
@@ -227,7 +223,7 @@ export function createCoreThread(deps: CoreThreadDeps) {
      */
     ready: (): Promise<void> => ready,
     start(): void {
-      call({ op: 'start' });
+      call({ op: 'start', relayPosition: deps.log.producerPosition(CORE_PRODUCER) });
       running = true;
       deps.link.onRequest((message) => worker.postMessage({ t: 'request', message } satisfies ToCore));
     },
@@ -259,7 +255,6 @@ export function createCoreThread(deps: CoreThreadDeps) {
     /** Stops the core and ends its thread (the bank is closing). */
     close(): void {
       this.stop();
-      if (failure === null) call({ op: 'closeReads' });
       closing = true;
       events.close();
       reads?.db.close();

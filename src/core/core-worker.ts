@@ -5,7 +5,6 @@
  * link answers and relay batches out, and the few operator calls (start, stop, open an
  * account, a deposit, durability, commit counts).
  */
-import Database from 'better-sqlite3';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { createSystemClock } from '../lib/clock.ts';
 import type { EventLogWriter, ProducerPosition } from '../net/event-log.ts';
@@ -37,13 +36,12 @@ const link: Link = {
   },
 };
 
-// The relay's position is read from log.db on a connection that only reads; the appends are
-// the channel thread's, which owns log.db (its fault queue and its consumer live there).
-const logReader = new Database(data.logPath, { readonly: true, fileMustExist: true });
-const positionOf = logReader.prepare('SELECT position FROM producer_positions WHERE producer = ?').pluck();
+// The appends are the channel thread's, which owns the log (its fault queue and its consumer
+// live there); the relay's position comes from there with each start.
+let relayPosition = 0;
 const log: EventLogWriter = {
   publish: (records: LogRecord[], position?: ProducerPosition) => post({ t: 'publish', records, position }),
-  producerPosition: (producer) => (positionOf.get(producer) as number | undefined) ?? 0,
+  producerPosition: () => relayPosition,
   // Counted where the appends happen, on the channel's thread.
   commits: 0,
 };
@@ -65,6 +63,7 @@ const core = createCoreBanking({
 function perform(call: CoreThreadCall): unknown {
   switch (call.op) {
     case 'start':
+      relayPosition = call.relayPosition;
       return core.start();
     case 'stop':
       return core.stop();
@@ -76,8 +75,6 @@ function perform(call: CoreThreadCall): unknown {
       return core.commitCount();
     case 'running':
       return core.running;
-    case 'closeReads':
-      return void logReader.close();
   }
 }
 
@@ -112,7 +109,6 @@ port.on('message', (message: ToCore) => {
       return;
     case 'close':
       core.stop();
-      logReader.close();
       events.close();
       port.close();
       return;

@@ -14,12 +14,23 @@ export interface EventLogReader {
   /** Nothing while the log is paused: the broker is unreachable, appends still land. */
   read(fromOffset: number, maxRecords: number): LogEntry[];
   endOffset(): number;
+  /**
+   * The earliest offset the log still holds: retention removes older records (the JetStream
+   * log's max_age). A consumer whose position is below it has lost records and must say so.
+   * The embedded log keeps everything (1).
+   */
+  firstOffset(): number;
   /** Called (later, through the clock) after records are appended. Returns an unsubscribe. */
   subscribe(listener: () => void): () => void;
 }
 
 /** A relay's place in its source: the last outbox id the log holds, recorded with the append. */
-export type ProducerPosition = { producer: string; position: number };
+export type ProducerPosition = {
+  producer: string;
+  position: number;
+  /** Each record's id in the producer's source (its outbox row), in order: the key a log de-duplicates retries by. */
+  ids?: readonly number[];
+};
 
 /** Kafka's producer view: publish records, each keyed by account, in one append. */
 export interface EventLogWriter {
@@ -39,7 +50,16 @@ export interface EventLogControl {
   readonly paused: boolean;
 }
 
-export type EventLog = EventLogReader & EventLogWriter & EventLogControl;
+export type EventLog = EventLogReader &
+  EventLogWriter &
+  EventLogControl & {
+    /**
+     * Only for a log with I/O of its own (JetStream): resolves once what was published is
+     * stored and the reader has fetched it, so a test on virtual time can step on it. The
+     * embedded log does everything inside its calls and has none.
+     */
+    idle?(): Promise<void>;
+  };
 
 export type EventLogOptions = {
   /**
@@ -111,6 +131,7 @@ export function createEventLog(db: Db, clock: Clock, faults: FaultQueue, options
       return rows.map((r) => ({ offset: r.offset, record: JSON.parse(r.record) as LogRecord }));
     },
     endOffset: () => (maxOffset.get() as number) + 1,
+    firstOffset: () => 1,
     pause() {
       paused = true;
     },
