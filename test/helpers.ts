@@ -147,6 +147,9 @@ export async function run(bank: TestBank, ms = 0): Promise<void> {
   const end = bank.time.now() + Math.max(0, ms);
   for (;;) {
     await idle();
+    // What the last timer set going in promises (a reconciliation's report) finishes first.
+    await new Promise((r) => setImmediate(r));
+    await idle();
     const next = bank.time.nextDueAt();
     if (next === undefined || next > end) break;
     bank.time.fireNext();

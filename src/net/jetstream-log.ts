@@ -118,13 +118,14 @@ export async function openJetStream(settings: JetStreamLogSettings, options: Jet
     await ensureStreams(jsm, settings);
     const js = jetstream(nc);
     const start = await streamStart(jsm, settings, role);
-    void watchStatus(nc, logger, settings.url);
+    const reconnected = new Set<() => void>();
+    void watchStatus(nc, logger, settings.url, () => reconnected.forEach((f) => f()));
     let made: JetStreamLog | null = null;
     return {
       settings,
       eventLog(parts) {
         if (made !== null) throw new Error('one event log per connection');
-        made = createLog(jsm, js, settings, parts, logger, start);
+        made = createLog(jsm, js, settings, parts, logger, start, reconnected);
         return made;
       },
       async close() {
@@ -174,10 +175,13 @@ function isNotFound(e: unknown): boolean {
   return e instanceof Error && /not found/i.test(e.message);
 }
 
-async function watchStatus(nc: NatsConnection, logger: Logger, url: string): Promise<void> {
+async function watchStatus(nc: NatsConnection, logger: Logger, url: string, onReconnect: () => void): Promise<void> {
   for await (const s of nc.status()) {
     if (s.type === 'disconnect') logger.warn({ url }, 'the event log (NATS) is unreachable: publishes wait, reads pause');
-    else if (s.type === 'reconnect') logger.info({ url }, 'the event log (NATS) is reachable again');
+    else if (s.type === 'reconnect') {
+      logger.info({ url }, 'the event log (NATS) is reachable again');
+      onReconnect();
+    }
   }
 }
 
@@ -207,7 +211,7 @@ async function streamStart(jsm: JetStreamManager, settings: JetStreamLogSettings
   return { lastSeq: info.state.last_seq, firstSeq: Math.max(1, info.state.first_seq), positions };
 }
 
-function createLog(jsm: JetStreamManager, js: JetStreamClient, settings: JetStreamLogSettings, parts: JetStreamLogParts, logger: Logger, start: StreamStart): JetStreamLog {
+function createLog(jsm: JetStreamManager, js: JetStreamClient, settings: JetStreamLogSettings, parts: JetStreamLogParts, logger: Logger, start: StreamStart, reconnected: Set<() => void>): JetStreamLog {
   const { clock, faults } = parts;
   const logSubjects = `${settings.subjectPrefix}.log.>`;
   let closed = false;
@@ -309,17 +313,38 @@ function createLog(jsm: JetStreamManager, js: JetStreamClient, settings: JetStre
     }, 0);
   }
 
+  /** A reader from `from`, with an empty buffer (a seek, or the first read). */
   function startReader(from: number): void {
-    const mine = ++generation;
     buffer = [];
     floor = from;
     readerNext = from;
+    resumeReader();
+  }
+
+  /** A new fetch from where the reader is, keeping what the buffer holds (after a reconnect). */
+  function resumeReader(): void {
+    if (readerNext === null || closed) return;
+    const mine = ++generation;
     const old = messages;
     messages = null;
     void old?.close();
     room?.();
-    void readLoop(mine, from);
+    void readLoop(mine, readerNext);
   }
+
+  /** No consumer left (the channel stopped): its fetcher goes with it, as a process's would. */
+  function stopReader(): void {
+    generation++;
+    const old = messages;
+    messages = null;
+    void old?.close();
+    room?.();
+    buffer = [];
+    readerNext = null;
+  }
+
+  // After the server comes back the fetch starts again from where it was: nothing waits for a heartbeat to go missing.
+  reconnected.add(resumeReader);
 
   async function readLoop(mine: number, from: number): Promise<void> {
     let failures = 0;
@@ -328,10 +353,15 @@ function createLog(jsm: JetStreamManager, js: JetStreamClient, settings: JetStre
         const state = (await jsm.streams.info(settings.stream)).state;
         if (mine !== generation) return;
         streamLast = Math.max(streamLast, state.last_seq);
-        // Everything up to first_seq - 1 is gone, also when nothing newer has come yet.
-        if (state.first_seq > from) firstOffset = Math.max(firstOffset, state.first_seq);
+        // Everything up to first_seq - 1 is gone, also when nothing newer has come yet: the
+        // consumer is woken to see it (it moves past the loss, and says so).
+        if (state.first_seq > (readerNext ?? from) && state.first_seq > firstOffset) {
+          firstOffset = state.first_seq;
+          notify();
+        }
         const consumer = await js.consumers.get(settings.stream, { filter_subjects: logSubjects, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: readerNext ?? from });
-        const iter = await consumer.consume({ max_messages: 1_000 });
+        // Heartbeats every second: a fetch the server forgot is noticed and made again.
+        const iter = await consumer.consume({ max_messages: 1_000, expires: 5_000, idle_heartbeat: 1_000 });
         if (mine !== generation || closed) return void iter.close();
         messages = iter;
         failures = 0;
@@ -378,7 +408,8 @@ function createLog(jsm: JetStreamManager, js: JetStreamClient, settings: JetStre
 
   async function idle(): Promise<void> {
     const started = Date.now();
-    const done = () => queue.length === 0 && pumping === null && (readerNext === null || readerNext > streamLast || paused);
+    // Caught up, or waiting for the consumer (on the clock) to move past records retention took.
+    const done = () => queue.length === 0 && pumping === null && (readerNext === null || paused || readerNext > streamLast || readerNext < firstOffset);
     while (!done()) {
       if (Date.now() - started > IDLE_TIMEOUT_MS) throw new Error(`the event log did not settle within ${IDLE_TIMEOUT_MS} ms (queued ${queue.length}, read up to ${readerNext}, stream at ${streamLast})`);
       await sleep(1);
@@ -413,7 +444,10 @@ function createLog(jsm: JetStreamManager, js: JetStreamClient, settings: JetStre
     firstOffset: () => firstOffset,
     subscribe(listener) {
       listeners.add(listener);
-      return () => listeners.delete(listener);
+      return () => {
+        listeners.delete(listener);
+        if (listeners.size === 0) stopReader();
+      };
     },
     pause() {
       paused = true;
@@ -434,6 +468,7 @@ function createLog(jsm: JetStreamManager, js: JetStreamClient, settings: JetStre
       const deadline = Date.now() + 5_000;
       while ((queue.length > 0 || pumping !== null) && Date.now() < deadline) await sleep(5);
       closed = true;
+      reconnected.delete(resumeReader);
       generation++;
       room?.();
       await messages?.close();

@@ -1,0 +1,200 @@
+/**
+ * What only the JetStream log has: msgID de-duplication of the relay's retries, the relay's
+ * position learned from the stream by a new process, retention that outruns an absent channel,
+ * and a nats-server that restarts mid-stream. Each against a real nats-server; the scenario
+ * tests (S1-S8, history sync) run on this log too.
+ */
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { CONSUMER_NAME } from '../../src/channel/log-consumer.ts';
+import { CORE_PRODUCER } from '../../src/core/core-banking.ts';
+import { VirtualTime } from '../../src/lib/clock.ts';
+import { FaultQueue } from '../../src/net/faults.ts';
+import { DEFAULT_JETSTREAM_SETTINGS, openJetStream, type JetStreamLogSettings } from '../../src/net/jetstream-log.ts';
+import type { LogRecord } from '../../src/net/messages.ts';
+import { assertInvariants, capturingLogger, createdId, openCustomer, openTestBank, run, stateOf, transfer, type TestBank, type TestCustomer } from '../helpers.ts';
+import { sharedNatsServer, startNatsServer } from '../nats-server.ts';
+
+const ALL_BUT_LIVENESS = [1, 2, 3, 5, 6, 7] as const;
+let streams = 0;
+
+async function settingsOn(url: string, extra: Partial<JetStreamLogSettings> = {}): Promise<JetStreamLogSettings> {
+  const name = `J${process.pid}_${++streams}`;
+  return { ...DEFAULT_JETSTREAM_SETTINGS, url, stream: name, subjectPrefix: name.toLowerCase(), ...extra };
+}
+
+async function streamState(url: string, stream: string) {
+  const nc = await connect({ servers: url });
+  try {
+    return (await (await jetstreamManager(nc)).streams.info(stream)).state;
+  } finally {
+    await nc.close();
+  }
+}
+
+const opened = (accountId: number): LogRecord => ({ type: 'account-opened', accountId, holderName: `holder ${accountId}`, openedAt: 0 });
+
+const seqsOf = (bank: TestBank, c: TestCustomer) => bank.channel.readModel().allHistory(c.accountId).map((r) => r.seq);
+const coreSeqsOf = (bank: TestBank, c: TestCustomer) => bank.core.readModel().postingsOf(c.accountId).map((p) => p.seq);
+
+test('a relay that publishes the same outbox rows again is stored once: msgID de-duplication', async () => {
+  const server = await sharedNatsServer();
+  const settings = await settingsOn(server.url);
+  const connection = await openJetStream(settings);
+  const log = connection.eventLog({ clock: new VirtualTime().clock(), faults: new FaultQueue() });
+  try {
+    log.publish([opened(1), opened(2), opened(3)], { producer: CORE_PRODUCER, position: 3, ids: [1, 2, 3] });
+    await log.idle();
+    // A relay that crashed before it learned its position publishes the same rows again, and one more.
+    log.publish([opened(2), opened(3), opened(4)], { producer: CORE_PRODUCER, position: 4, ids: [2, 3, 4] });
+    await log.idle();
+    assert.is((await streamState(server.url, settings.stream)).messages, 4, 'rows 2 and 3 were not stored twice');
+    assert.is(log.endOffset(), 5);
+  } finally {
+    await connection.close();
+  }
+});
+
+test('without msgIDs (a retry past the duplicate window) the copy lands twice, and the consumer takes it once', async () => {
+  const bank = await openTestBank({ log: 'nats' });
+  try {
+    const kim = openCustomer(bank, 'Kim', 1_000);
+    bank.faults.add({ pipe: 'log', action: 'duplicate', count: 2, delayMs: 0 });
+    bank.core.deposit({ accountId: kim.accountId, amountWon: 10, fromBank: 'KB', fromName: 'Park' });
+    await run(bank, 10);
+    const state = await streamState((await sharedNatsServer()).url, streamOf(bank));
+    assert.is(state.messages, outboxRows(bank) + 1, 'one record stored twice');
+    assert.equal(seqsOf(bank, kim), [1, 2]);
+    assert.is(bank.channel.account(kim.accountId)!.balanceWon, 1_010);
+    assertInvariants(bank, [...ALL_BUT_LIVENESS]);
+  } finally {
+    await bank.dispose();
+  }
+});
+
+test('a new process learns the relay position from the stream, and from the producers stream once retention took the records', async () => {
+  const server = await sharedNatsServer();
+  const settings = await settingsOn(server.url);
+  const first = await openJetStream(settings);
+  const log = first.eventLog({ clock: new VirtualTime().clock(), faults: new FaultQueue() });
+  log.publish([opened(1), opened(2)], { producer: CORE_PRODUCER, position: 7, ids: [6, 7] });
+  await log.idle();
+  await first.close();
+
+  const second = await openJetStream(settings, { role: 'writer' });
+  assert.is(second.eventLog({ clock: new VirtualTime().clock(), faults: new FaultQueue() }).producerPosition(CORE_PRODUCER), 7, 'from the last record');
+  await second.close();
+
+  // The records are gone (a purge, as retention would): the producers stream still knows.
+  const nc = await connect({ servers: server.url });
+  await (await jetstreamManager(nc)).streams.purge(settings.stream);
+  await nc.close();
+  const third = await openJetStream(settings, { role: 'writer' });
+  assert.is(third.eventLog({ clock: new VirtualTime().clock(), faults: new FaultQueue() }).producerPosition(CORE_PRODUCER), 7, 'from the producers stream');
+  await third.close();
+});
+
+test('a channel away for longer than the retention says so, reconciles, and repairs its copy from the core', async () => {
+  const capture = capturingLogger();
+  const bank = await openTestBank({ log: 'nats', logger: capture.logger, jetstream: { maxAgeMs: 1_000, duplicateWindowMs: 1_000 } });
+  try {
+    const kim = openCustomer(bank, 'Kim', 100_000);
+    const lee = openCustomer(bank, 'Lee', 0);
+    createdId(transfer(bank, kim, lee, 1_000));
+    await run(bank, 10);
+    bank.channel.stop();
+    const before = outboxRows(bank);
+    for (let i = 0; i < 5; i++) bank.core.deposit({ accountId: lee.accountId, amountWon: i + 1, fromBank: 'KB', fromName: 'Park' });
+    await run(bank, 10);
+    const away = outboxRows(bank) - before;
+    // Real time: the server expires the records the channel has not read.
+    const deadline = Date.now() + 10_000;
+    while ((await streamState((await sharedNatsServer()).url, streamOf(bank))).messages > 0) {
+      assert.ok(Date.now() < deadline, 'the stream expired its records');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    bank.channel.start();
+    await run(bank, 60_000);
+    const lost = capture.lines().find((l) => /no longer holds records/.test(l.msg));
+    assert.ok(lost, 'the loss is logged');
+    assert.is(lost!.records, away, 'every record published while it was away');
+    assert.ok(capture.lines().some((l) => /reconciliation found the copy differing/.test(l.msg)), capture.lines().map((l) => l.msg).join('\n'));
+    assert.equal(seqsOf(bank, lee), coreSeqsOf(bank, lee));
+    assert.equal(seqsOf(bank, kim), coreSeqsOf(bank, kim));
+    assert.ok(bank.channel.readModel().consumerOffset(CONSUMER_NAME) >= bank.log.endOffset());
+    assertInvariants(bank, [...ALL_BUT_LIVENESS]);
+  } finally {
+    await bank.dispose();
+  }
+});
+
+test('a nats-server restarted mid-stream loses nothing: publishes wait, the reader carries on', async () => {
+  const server = await startNatsServer();
+  const settings = await settingsOn(server.url);
+  const connection = await openJetStream(settings);
+  const time = new VirtualTime();
+  const log = connection.eventLog({ clock: time.clock(), faults: new FaultQueue() });
+  const seen: number[] = [];
+  let from = 1;
+  log.subscribe(() => {
+    for (const e of log.read(from, 1_000)) {
+      seen.push(e.offset);
+      from = e.offset + 1;
+    }
+  });
+  const pump = setInterval(() => time.advance(0), 2);
+  try {
+    log.read(from, 1_000);
+    let id = 0;
+    const batch = (n: number) => {
+      const ids = Array.from({ length: n }, () => ++id);
+      log.publish(ids.map(opened), { producer: CORE_PRODUCER, position: id, ids });
+    };
+    batch(50);
+    await log.idle();
+    batch(50);
+    await server.stop('SIGKILL');
+    batch(50);
+    await server.start();
+    batch(50);
+    await log.idle();
+    const deadline = Date.now() + 15_000;
+    while (seen.length < 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(seen, Array.from({ length: 200 }, (_, i) => i + 1), 'every record once, in order');
+    assert.is((await streamState(server.url, settings.stream)).messages, 200);
+  } finally {
+    clearInterval(pump);
+    await connection.close();
+    server.dispose();
+  }
+});
+
+test('the log faults work on JetStream: a dropped decision and a lost answer still settle by asking the core', async () => {
+  const bank = await openTestBank({ log: 'nats' });
+  try {
+    const kim = openCustomer(bank, 'Kim', 100_000);
+    const lee = openCustomer(bank, 'Lee', 0);
+    await run(bank);
+    bank.faults.add({ pipe: 'response', action: 'drop', count: 1, delayMs: 0 });
+    bank.faults.add({ pipe: 'log', action: 'drop', count: 3, delayMs: 0 });
+    const id = createdId(transfer(bank, kim, lee, 10_000));
+    await run(bank, 10_000);
+    assert.is(stateOf(bank, id), 'succeeded');
+    assert.ok(bank.channel.transfer(id)!.journal.some((j) => j.event === 'EXECUTED (query)'));
+    assertInvariants(bank);
+  } finally {
+    await bank.dispose();
+  }
+});
+
+function outboxRows(bank: TestBank): number {
+  return bank.core.readModel().db.prepare('SELECT COUNT(*) FROM log_outbox').pluck().get() as number;
+}
+
+function streamOf(bank: TestBank): string {
+  return (bank.log as unknown as { settings: JetStreamLogSettings }).settings.stream;
+}
+
+test.run();
