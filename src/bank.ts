@@ -15,7 +15,10 @@ import { openDatabase, type DbName, type Synchronous } from './lib/sqlite.ts';
 import type { ReconcileReport } from './channel/reconciler.ts';
 import { createEventLog, type EventLog } from './net/event-log.ts';
 import { FaultQueue } from './net/faults.ts';
-import { createLink, type LinkFate, type LinkPipe, type NetworkPolicy } from './net/link.ts';
+import { createLink, type Link, type LinkFate, type LinkOptions, type LinkPipe, type NetworkPolicy } from './net/link.ts';
+import type { RemoteCoreOps } from './net/nats-link.ts';
+import type { DepositInput } from './core/core-banking.ts';
+import type { Posting } from './net/messages.ts';
 
 export type BankSettings = {
   cutoffMs: number;
@@ -82,7 +85,18 @@ export type BankDeps = {
    * and fault queue (src/net/jetstream-log.ts). Its owner closes it after the bank.
    */
   eventLog?: (parts: { clock: Clock; faults: FaultQueue; onAppendTimed?: (durationMs: number) => void }) => EventLog;
+  /**
+   * The split mode's channel (npm run start:channel): the core is another process, reached over
+   * NATS. `link` makes the channel's end of the link with the bank's faults; `remoteCore` takes
+   * the operator's calls. Neither core.db nor a core thread is opened here.
+   */
+  split?: { link: (options: LinkOptions) => Link; remoteCore: RemoteCoreOps };
 };
+
+/** The core is in another process (the split mode): the operator's calls go through `bank.ops`. */
+export class CoreElsewhere extends Error {
+  override name = 'CoreElsewhere';
+}
 
 /** What the bank, the admin routes and the checks use of the core, on this thread or its own. */
 export type CoreSide = Pick<CoreBanking, 'start' | 'stop' | 'commitCount' | 'durable' | 'running' | 'openAccount' | 'deposit' | 'readModel'>;
@@ -121,20 +135,15 @@ export function createBank(deps: BankDeps) {
     logDb === null
       ? deps.eventLog!({ clock, faults, onAppendTimed: timed('log') })
       : createEventLog(logDb, clock, faults, { wakeDelayMs: deps.logWakeDelayMs, onAppendTimed: timed('log') });
-  const link = createLink({ clock, faults, latencyMs: settings.linkLatencyMs, network: deps.network, onCarried: observer?.linkMessage });
-  const rules = {
-    cutoffMs: settings.cutoffMs,
-    allowedSkewMs: settings.allowedSkewMs,
-    enforceCutoff: protocol.S5,
-    fence: protocol.S6,
-    pruneIntervalMs: settings.cutoffMs,
-  };
-  const thread = deps.coreThread
+  const linkOptions: LinkOptions = { clock, faults, latencyMs: settings.linkLatencyMs, network: deps.network, onCarried: observer?.linkMessage };
+  const link = deps.split === undefined ? createLink(linkOptions) : deps.split.link(linkOptions);
+  const rules = coreRules(settings, protocol);
+  const thread = deps.coreThread && deps.split === undefined
     ? createCoreThread({ dbPath: join(deps.dataDir, 'core.db'), link, log, rules, pruneMarginMs: settings.cutoffMarginMs, synchronous: deps.synchronous, onCommitted: coreCommitted, logLine: coreLine, onCommitTimed: timed('core') })
     : null;
   const core: CoreSide =
     thread ??
-    createCoreBanking({
+    (deps.split !== undefined ? coreElsewhere() : createCoreBanking({
       dbPath: join(deps.dataDir, 'core.db'),
       clock: deps.coreClock,
       link,
@@ -152,7 +161,7 @@ export function createBank(deps: BankDeps) {
               deps.onCommitted?.('core');
             }
           : undefined,
-    });
+    }));
   const channel = createChannel({
     dbPath: join(deps.dataDir, 'channel.db'),
     clock,
@@ -177,6 +186,68 @@ export function createBank(deps: BankDeps) {
     onCommitted: deps.onCommitted && (() => deps.onCommitted!('channel')),
   });
 
+  const remote = deps.split?.remoteCore;
+  /**
+   * The operator's calls (the admin routes, the demo customers): the same whether the core is
+   * here or in another process, where each resolves once the core's change is durable there.
+   */
+  const ops = {
+    async openCustomer(name: string, openingBalanceWon: number): Promise<{ customerId: number; token: string; accountId: number }> {
+      if (remote === undefined) return openCustomer(name, openingBalanceWon);
+      // The core's account first: a channel that crashes after it leaves an account no customer
+      // holds yet, which reconciliation finds; the other order could leave a customer with none.
+      const { accountId } = await remote.openAccount(name, openingBalanceWon);
+      const { customer, token } = channel.createCustomer(name);
+      channel.registerAccount(customer.id, accountId);
+      return { customerId: customer.id, token, accountId };
+    },
+    async openAccount(customerId: number, holderName: string, openingBalanceWon: number): Promise<{ accountId: number; balanceWon: number }> {
+      if (remote === undefined) return openAccount(customerId, holderName, openingBalanceWon);
+      const account = await remote.openAccount(holderName, openingBalanceWon);
+      channel.registerAccount(customerId, account.accountId);
+      return account;
+    },
+    async deposit(input: DepositInput): Promise<Posting | 'unknown-account'> {
+      return remote === undefined ? core.deposit(input) : remote.deposit(input);
+    },
+    async restart(side: Side): Promise<void> {
+      if (side === 'core' && remote !== undefined) {
+        logger.info({ side }, 'restarting the core (another process): stop, close, reopen, restore');
+        await remote.restart();
+        logger.info({ side }, 'the core is back');
+        return;
+      }
+      restart(side);
+    },
+  };
+
+  /** A process crash of one side that keeps its disk: stop, close, reopen, restore. */
+  function restart(side: Side): void {
+    const s = side === 'core' ? core : channel;
+    logger.info({ side }, `restarting the ${side}: stop, close, reopen, restore`);
+    s.stop();
+    s.start();
+    logger.info({ side, unfinishedTransfers: channel.running ? channel.unfinishedCount() : null }, `the ${side} is back`);
+  }
+
+  /**
+   * Opens a customer: the core opens the account, the channel the customer who holds it.
+   * The one wiring of this step, for the admin routes, src/main.ts, the simulator and tests.
+   */
+  function openCustomer(name: string, openingBalanceWon: number): { customerId: number; token: string; accountId: number } {
+    const { customer, token } = channel.createCustomer(name);
+    const { accountId } = core.openAccount(name, openingBalanceWon);
+    channel.registerAccount(customer.id, accountId);
+    return { customerId: customer.id, token, accountId };
+  }
+
+  /** Another account for a customer the channel knows. */
+  function openAccount(customerId: number, holderName: string, openingBalanceWon: number): { accountId: number; balanceWon: number } {
+    const account = core.openAccount(holderName, openingBalanceWon);
+    channel.registerAccount(customerId, account.accountId);
+    return account;
+  }
+
   return {
     /** Where the databases and the server's secrets live. */
     dataDir: deps.dataDir,
@@ -196,30 +267,14 @@ export function createBank(deps: BankDeps) {
       core.start();
       channel.start();
     },
-    /** A process crash of one side that keeps its disk: stop, close, reopen, restore. */
-    restart(side: Side): void {
-      const s = side === 'core' ? core : channel;
-      logger.info({ side }, `restarting the ${side}: stop, close, reopen, restore`);
-      s.stop();
-      s.start();
-      logger.info({ side, unfinishedTransfers: channel.running ? channel.unfinishedCount() : null }, `the ${side} is back`);
-    },
-    /**
-     * Opens a customer: the core opens the account, the channel the customer who holds it.
-     * The one wiring of this step, for the admin routes, src/main.ts, the simulator and tests.
-     */
-    openCustomer(name: string, openingBalanceWon: number): { customerId: number; token: string; accountId: number } {
-      const { customer, token } = channel.createCustomer(name);
-      const { accountId } = core.openAccount(name, openingBalanceWon);
-      channel.registerAccount(customer.id, accountId);
-      return { customerId: customer.id, token, accountId };
-    },
-    /** Another account for a customer the channel knows. */
-    openAccount(customerId: number, holderName: string, openingBalanceWon: number): { accountId: number; balanceWon: number } {
-      const account = core.openAccount(holderName, openingBalanceWon);
-      channel.registerAccount(customerId, account.accountId);
-      return account;
-    },
+    /** A process crash of one side that keeps its disk (the core here, on this process's thread or its own). */
+    restart,
+    openCustomer,
+    openAccount,
+    /** The operator's calls, wherever the core is. */
+    ops,
+    /** The core is another process (the split mode). */
+    split: deps.split !== undefined,
     /** Resolves once both sides' writes so far are durable (an answer may leave); rejects if a side crashed first. */
     durable(): Promise<void> {
       return Promise.all([channel.durable(), core.durable()]).then(() => undefined);
@@ -234,6 +289,35 @@ export function createBank(deps: BankDeps) {
       else core.stop();
       logDb?.close();
     },
+  };
+}
+
+/** The core's rules from the bank's settings: one place for this process's core and the split mode's core process. */
+export function coreRules(settings: BankSettings, protocol: Protocol) {
+  return {
+    cutoffMs: settings.cutoffMs,
+    allowedSkewMs: settings.allowedSkewMs,
+    enforceCutoff: protocol.S5,
+    fence: protocol.S6,
+    pruneIntervalMs: settings.cutoffMs,
+  };
+}
+
+/** The split mode's stand-in for the core: start and stop are the other process's; calls go through `bank.ops`. */
+function coreElsewhere(): CoreSide {
+  const elsewhere = (what: string) => () => {
+    throw new CoreElsewhere(`${what}: the core is another process in the split mode (bank.ops reaches it)`);
+  };
+  return {
+    start: () => undefined,
+    stop: () => undefined,
+    commitCount: () => 0,
+    // The core answers an operator's call once its change is durable: nothing is left to wait for here.
+    durable: () => Promise.resolve(),
+    running: true,
+    openAccount: elsewhere('openAccount'),
+    deposit: elsewhere('deposit'),
+    readModel: elsewhere('readModel'),
   };
 }
 

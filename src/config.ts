@@ -3,7 +3,9 @@
  * hands it process.env; a bad value stops the start with a message naming the variable.
  */
 import { z } from 'zod';
+import type { BankSettings } from './bank.ts';
 import { LOG_LEVELS, type LogLevel } from './lib/logger.ts';
+import { DEFAULT_JETSTREAM_SETTINGS, type JetStreamLogSettings } from './net/jetstream-log.ts';
 
 const integer = (name: string, min: number, max: number, fallback: number) =>
   z
@@ -37,6 +39,15 @@ const schema = z.object({
     .enum(['0', '1', ''], { message: 'INSPECT must be 1 (on) or 0 (off)' })
     .optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  EVENT_LOG: z
+    .string()
+    .regex(/^nats:\/\/[A-Za-z0-9.:\[\]-]{1,253}(,nats:\/\/[A-Za-z0-9.:\[\]-]{1,253}){0,8}$/, 'EVENT_LOG must be nats://host:port (or several, comma-separated); unset, the log is the embedded one')
+    .optional(),
+  EVENT_LOG_STREAM: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'EVENT_LOG_STREAM must be 1-64 letters, digits, _ or -')
+    .default('SCROLLBANK'),
+  EVENT_LOG_MAX_AGE_S: integer('EVENT_LOG_MAX_AGE_S', 0, 365 * 86_400, 7 * 86_400),
 });
 
 /** In DATA_DIR: the admin token when ADMIN_TOKEN is unset, made on first start, readable only by its owner. */
@@ -59,7 +70,19 @@ export type Config = {
   /** Report every transfer actor's transitions to Stately's inspector (needs internet). */
   inspect: boolean;
   logLevel: LogLevel;
+  /** The event log on NATS JetStream; null: the embedded one in DATA_DIR/log.db. */
+  eventLog: { url: string; stream: string; maxAgeMs: number } | null;
 };
+
+/** The bank's settings the configuration sets (the rest are DEFAULT_SETTINGS). */
+export function bankSettingsOf(config: Config): Partial<BankSettings> {
+  return { cutoffMs: config.cutoffMs, responseTimeoutMs: config.responseTimeoutMs, queryTimeoutMs: config.responseTimeoutMs, maxAmountWon: config.maxAmountWon, reconcileIntervalMs: config.reconcileMs };
+}
+
+/** The JetStream log's settings, when EVENT_LOG is set: the subjects start with the stream's name in lower case. */
+export function jetstreamSettingsOf(eventLog: NonNullable<Config['eventLog']>): JetStreamLogSettings {
+  return { ...DEFAULT_JETSTREAM_SETTINGS, url: eventLog.url, stream: eventLog.stream, subjectPrefix: eventLog.stream.toLowerCase(), maxAgeMs: eventLog.maxAgeMs };
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -86,5 +109,6 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     reconcileMs: c.RECONCILE_MS,
     inspect: c.INSPECT === '1',
     logLevel: c.LOG_LEVEL,
+    eventLog: c.EVENT_LOG === undefined || c.EVENT_LOG === '' ? null : { url: c.EVENT_LOG, stream: c.EVENT_LOG_STREAM, maxAgeMs: c.EVENT_LOG_MAX_AGE_S * 1000 },
   };
 }

@@ -9,7 +9,9 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createBank, type Bank } from './bank.ts';
-import { ADMIN_TOKEN_FILE, ConfigError, DEMO_TOKENS_FILE, parseConfig, type Config } from './config.ts';
+import { ADMIN_TOKEN_FILE, bankSettingsOf, ConfigError, DEMO_TOKENS_FILE, jetstreamSettingsOf, parseConfig, type Config } from './config.ts';
+import { openJetStream, type JetStreamConnection } from './net/jetstream-log.ts';
+import { channelLinkOverNats, CoreUnavailable, remoteCoreOps } from './net/nats-link.ts';
 import { createSystemClock } from './lib/clock.ts';
 import { cryptoRandom, randomToken } from './lib/ids.ts';
 import { loadSkyInspector } from './inspect.ts';
@@ -63,7 +65,7 @@ async function seedDemoCustomers(bank: Bank, config: Config, logger: Logger): Pr
   }
   const lines: string[] = [];
   for (const [name, opening] of DEMO_CUSTOMERS) {
-    const { accountId, customerId, token } = bank.openCustomer(name, opening);
+    const { accountId, customerId, token } = await bank.ops.openCustomer(name, opening);
     lines.push(`demo customer ${name}: account ${accountId} (${opening} won), token ${token}`);
     logger.info(`opened demo customer ${name}: customer ${customerId}, account ${accountId} (${opening} won)`);
   }
@@ -148,6 +150,27 @@ async function main(): Promise<void> {
       return undefined;
     });
   }
+  // The event log: the embedded one, or JetStream (EVENT_LOG). The split mode's channel
+  // (--channel, npm run start:channel) needs JetStream: the core is another process.
+  const channelOnly = process.argv.includes('--channel');
+  let jet: JetStreamConnection | null = null;
+  if (config.eventLog === null && channelOnly) {
+    server.close();
+    releaseDataDir();
+    refuse(logger, 'EVENT_LOG must be set for the channel server (nats://host:port): it meets the core only through NATS', 2);
+  }
+  if (config.eventLog !== null) {
+    const settings = jetstreamSettingsOf(config.eventLog);
+    try {
+      jet = await openJetStream(settings, { role: channelOnly ? 'reader' : 'both', logger });
+    } catch (error) {
+      server.close();
+      releaseDataDir();
+      refuse(logger, `the event log at ${settings.url} cannot be used: ${error instanceof Error ? error.message : String(error)}`, 1);
+    }
+    logger.info({ eventLog: settings.url, stream: settings.stream, maxAgeMs: settings.maxAgeMs, split: channelOnly }, channelOnly ? 'the event log and the link are on NATS; the core is another process' : 'the event log is on NATS JetStream');
+  }
+  const nats = jet;
   const clock = createSystemClock();
   const metrics = createMetrics();
   const bank = createBank({
@@ -161,8 +184,13 @@ async function main(): Promise<void> {
     transferInspector: inspect?.transfers,
     // The talk's core is another server: here it gets a thread, and the machine's second core.
     // With INSPECT=1 it stays on this thread, where the inspector can see its actor.
-    coreThread: inspect === undefined,
-    settings: { cutoffMs: config.cutoffMs, responseTimeoutMs: config.responseTimeoutMs, queryTimeoutMs: config.responseTimeoutMs, maxAmountWon: config.maxAmountWon, reconcileIntervalMs: config.reconcileMs },
+    coreThread: inspect === undefined && !channelOnly,
+    settings: bankSettingsOf(config),
+    eventLog: nats === null ? undefined : (parts) => nats.eventLog(parts),
+    split:
+      nats !== null && channelOnly
+        ? { link: (options) => channelLinkOverNats(nats.nats, nats.settings.subjectPrefix, options, logger), remoteCore: remoteCoreOps(nats.nats, nats.settings.subjectPrefix) }
+        : undefined,
   });
   await bank.ready();
   metrics.attach(bank);
@@ -171,7 +199,11 @@ async function main(): Promise<void> {
 
   if (config.adminToken === null) logger.info(`admin token: in ${adminTokenFile} (set ADMIN_TOKEN to choose one)`);
   else logger.info(existsSync(adminTokenFile) ? `admin token: from ADMIN_TOKEN; ${adminTokenFile} is not read while it is set` : 'admin token: from ADMIN_TOKEN');
-  await seedDemoCustomers(bank, config, logger);
+  await seedDemoCustomers(bank, config, logger).catch((error: unknown) => {
+    // Only the split mode's core can be away: the next start opens them, or POST /admin/customers does.
+    if (!(error instanceof CoreUnavailable)) throw error;
+    logger.warn(`the demo customers were not opened: ${error.message}; start the core (npm run start:core), then restart this server or POST /admin/customers`);
+  });
 
   const stopping = new AbortController();
   const app = createApp({ bank, adminToken, logger, metrics, stream: { signal: stopping.signal } });
@@ -201,9 +233,12 @@ async function main(): Promise<void> {
     server.close(() => {
       clearTimeout(cut);
       bank.close();
-      releaseDataDir();
-      logger.info('stopped: databases closed, DATA_DIR released');
-      process.exit(0);
+      // What the relay has queued for JetStream leaves before the connection closes.
+      void (nats?.close() ?? Promise.resolve()).finally(() => {
+        releaseDataDir();
+        logger.info('stopped: databases closed, DATA_DIR released');
+        process.exit(0);
+      });
     });
     server.closeIdleConnections();
   };

@@ -23,12 +23,13 @@ test('an empty environment gives the documented defaults', () => {
     reconcileMs: 60_000,
     inspect: false,
     logLevel: 'info',
+    eventLog: null,
   });
 });
 
 test('every variable is read', () => {
-  const c = parseConfig({ PORT: '8080', DATA_DIR: '/tmp/x', ADMIN_TOKEN: 'a-long-admin-token-1234', CUTOFF_MS: '30000', RESPONSE_TIMEOUT_MS: '500', MAX_AMOUNT_WON: '5000', RECONCILE_MS: '0', HOST: '127.0.0.1', INSPECT: '1', LOG_LEVEL: 'debug' });
-  assert.equal(c, { port: 8080, host: '127.0.0.1', dataDir: '/tmp/x', adminToken: 'a-long-admin-token-1234', cutoffMs: 30_000, responseTimeoutMs: 500, maxAmountWon: 5000, reconcileMs: 0, inspect: true, logLevel: 'debug' });
+  const c = parseConfig({ PORT: '8080', DATA_DIR: '/tmp/x', ADMIN_TOKEN: 'a-long-admin-token-1234', CUTOFF_MS: '30000', RESPONSE_TIMEOUT_MS: '500', MAX_AMOUNT_WON: '5000', RECONCILE_MS: '0', HOST: '127.0.0.1', INSPECT: '1', LOG_LEVEL: 'debug', EVENT_LOG: 'nats://10.0.0.5:4222', EVENT_LOG_STREAM: 'BANK_A', EVENT_LOG_MAX_AGE_S: '3600' });
+  assert.equal(c, { port: 8080, host: '127.0.0.1', dataDir: '/tmp/x', adminToken: 'a-long-admin-token-1234', cutoffMs: 30_000, responseTimeoutMs: 500, maxAmountWon: 5000, reconcileMs: 0, inspect: true, logLevel: 'debug', eventLog: { url: 'nats://10.0.0.5:4222', stream: 'BANK_A', maxAgeMs: 3_600_000 } });
 });
 
 for (const [name, value] of [
@@ -45,6 +46,10 @@ for (const [name, value] of [
   ['HOST', 'local host'],
   ['DATA_DIR', ''],
   ['LOG_LEVEL', 'loud'],
+  ['EVENT_LOG', 'kafka://broker:9092'],
+  ['EVENT_LOG', 'nats://host with space:4222'],
+  ['EVENT_LOG_STREAM', 'a.b'],
+  ['EVENT_LOG_MAX_AGE_S', '-5'],
 ] as const) {
   test(`a bad ${name} (${JSON.stringify(value)}) stops the start with a message naming it`, () => {
     try {

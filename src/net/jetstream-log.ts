@@ -97,6 +97,8 @@ export type JetStreamLog = EventLog & {
 /** A connection to the server with the streams in place: `eventLog` makes the bank's log on it. */
 export type JetStreamConnection = {
   readonly settings: JetStreamLogSettings;
+  /** The connection itself: the split mode's link and operator calls ride on it too. */
+  readonly nats: NatsConnection;
   /** The log, made once per bank (the bank's clock and fault queue go in). */
   eventLog(parts: JetStreamLogParts): JetStreamLog;
   /** Sends what is queued (for up to 5 s while the server answers), then closes the connection. */
@@ -123,6 +125,7 @@ export async function openJetStream(settings: JetStreamLogSettings, options: Jet
     let made: JetStreamLog | null = null;
     return {
       settings,
+      nats: nc,
       eventLog(parts) {
         if (made !== null) throw new Error('one event log per connection');
         made = createLog(jsm, js, settings, parts, logger, start, reconnected);

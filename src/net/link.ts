@@ -46,11 +46,15 @@ export type LinkOptions = {
 
 const FATES = { deliver: 'delivered', drop: 'dropped', delay: 'delayed', duplicate: 'duplicated' } as const;
 
-export function createLink({ clock, faults, latencyMs = 0, network, onCarried }: LinkOptions): Link {
-  let toCore: ((m: LinkRequest) => void) | null = null;
-  let toChannel: ((m: LinkResponse) => void) | null = null;
+/** Carries one message through the fault queue and the network policy, then hands each copy to `deliver` later, on the clock. */
+export type Carrier = <M extends LinkRequest | LinkResponse>(pipe: LinkPipe, message: M, deliver: (m: M) => void) => void;
 
-  function carry<M extends LinkRequest | LinkResponse>(pipe: LinkPipe, message: M, deliver: (m: M) => void): void {
+/**
+ * The faults and the network of a link, apart from where its messages go: the in-process link
+ * below, and the channel's end of the link over NATS (src/net/nats-link.ts), use the same one.
+ */
+export function createCarrier({ clock, faults, latencyMs = 0, network, onCarried }: LinkOptions): Carrier {
+  return function carry<M extends LinkRequest | LinkResponse>(pipe: LinkPipe, message: M, deliver: (m: M) => void): void {
     const fate = faults.next(pipe, messageKind(message));
     onCarried?.(pipe, message.type, FATES[fate.action]);
     // Messages are cloned as a network would: the receiver never shares the sender's object.
@@ -77,7 +81,13 @@ export function createLink({ clock, faults, latencyMs = 0, network, onCarried }:
         clock.setTimeout(() => deliver(wire()), latencyMs);
         return;
     }
-  }
+  };
+}
+
+export function createLink(options: LinkOptions): Link {
+  let toCore: ((m: LinkRequest) => void) | null = null;
+  let toChannel: ((m: LinkResponse) => void) | null = null;
+  const carry = createCarrier(options);
 
   return {
     request: (m) => carry('request', m, (w) => toCore?.(w)),

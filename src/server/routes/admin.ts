@@ -11,6 +11,17 @@ import { Problem, notFound } from '../problem.ts';
 import { fault, idParam, moneySchemas, restart } from '../schemas.ts';
 import { historyItemJson, reconcileJson } from '../serialize.ts';
 import { ReconcileInterrupted } from '../../channel/reconciler.ts';
+import { CoreUnavailable } from '../../net/nats-link.ts';
+
+/** An operator's call that reaches the core; in the split mode a core that does not answer is a 503. */
+async function onCore<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof CoreUnavailable) throw new Problem(503, 'Core Unavailable', `${error.message}; nothing is known of its effect, so check before retrying`);
+    throw error;
+  }
+}
 
 export function adminRoutes({ bank, logger = silentLogger }: AppDeps) {
   const schemas = moneySchemas(bank.settings.maxAmountWon);
@@ -18,7 +29,7 @@ export function adminRoutes({ bank, logger = silentLogger }: AppDeps) {
 
   app.post('/customers', async (c) => {
     const body = await readJson(c, schemas.newCustomer);
-    const { customerId, token, accountId } = bank.openCustomer(body.name, body.openingBalance);
+    const { customerId, token, accountId } = await onCore(() => bank.ops.openCustomer(body.name, body.openingBalance));
     return c.json({ customer: { id: customerId, name: body.name }, token, account: { id: accountId, balance: body.openingBalance } }, 201);
   });
 
@@ -27,7 +38,7 @@ export function adminRoutes({ bank, logger = silentLogger }: AppDeps) {
     const body = await readJson(c, schemas.newAccount);
     const customer = bank.channel.customer(customerId);
     if (customer === undefined) throw notFound(`no customer ${customerId}`);
-    const account = bank.openAccount(customer.id, customer.name, body.openingBalance);
+    const account = await onCore(() => bank.ops.openAccount(customer.id, customer.name, body.openingBalance));
     return c.json({ account: { id: account.accountId, balance: account.balanceWon } }, 201);
   });
 
@@ -52,7 +63,7 @@ export function adminRoutes({ bank, logger = silentLogger }: AppDeps) {
 
   app.post('/deposits', async (c) => {
     const body = await readJson(c, schemas.deposit);
-    const posting = bank.core.deposit({ accountId: body.accountId, amountWon: body.amount, fromBank: body.fromBank, fromName: body.fromName });
+    const posting = await onCore(() => bank.ops.deposit({ accountId: body.accountId, amountWon: body.amount, fromBank: body.fromBank, fromName: body.fromName }));
     if (posting === 'unknown-account') throw notFound(`no account ${body.accountId}`);
     return c.json({ accountId: posting.accountId, ...historyItemJson(posting) }, 201);
   });
@@ -61,6 +72,9 @@ export function adminRoutes({ bank, logger = silentLogger }: AppDeps) {
     const body = await readJson(c, fault);
     if (bank.faults.size >= MAX_QUEUED_FAULTS) {
       throw new Problem(409, 'Fault Queue Full', `at most ${MAX_QUEUED_FAULTS} faults may be queued; DELETE /admin/faults to clear them`);
+    }
+    if (bank.split && body.pipe === 'log') {
+      throw new Problem(409, 'Not In Split Mode', 'log faults apply where records are published, which in the split mode is the core process; link faults (request, response) apply here, at the channel\'s end of the link');
     }
     const queued = { pipe: body.pipe, action: body.action, count: body.count, delayMs: body.delayMs ?? 0, messages: body.messages };
     bank.faults.add(queued);
@@ -76,7 +90,7 @@ export function adminRoutes({ bank, logger = silentLogger }: AppDeps) {
 
   app.post('/restart', async (c) => {
     const { side } = await readJson(c, restart);
-    bank.restart(side);
+    await onCore(() => bank.ops.restart(side));
     return c.json({ side, status: 'restarted', transfersInFlight: bank.channel.unfinishedCount() });
   });
 

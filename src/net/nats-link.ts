@@ -1,0 +1,146 @@
+/**
+ * The split mode's link (npm run start:core / start:channel): the two sides meet only through
+ * NATS. Link messages are plain NATS publishes, at most once: the unreliable network the
+ * transfer protocol is built for (timeouts, queries, idempotent EXECUTE), so nothing here adds
+ * delivery guarantees the protocol does not need. The link faults are applied at the channel's
+ * end, to both directions, by the same carrier as the in-process link's. The operator's calls
+ * that act on the core (open an account, a deposit, a restart) are NATS request/reply; the
+ * core answers once what it did is durable.
+ */
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { DepositInput } from '../core/core-banking.ts';
+import type { Logger } from '../lib/logger.ts';
+import { createCarrier, type Link, type LinkOptions } from './link.ts';
+import type { LinkRequest, LinkResponse, Posting } from './messages.ts';
+
+/** How long the channel waits for the core to answer an operator's call. */
+export const CORE_CALL_TIMEOUT_MS = 5_000;
+
+const subjects = (prefix: string) => ({
+  request: `${prefix}.link.request`,
+  response: `${prefix}.link.response`,
+  ops: `${prefix}.core.ops`,
+});
+
+/** The channel's end: requests out through the faults, answers in through the faults. */
+export function channelLinkOverNats(nc: NatsConnection, prefix: string, options: LinkOptions, logger?: Logger): Link & { close(): void } {
+  const s = subjects(prefix);
+  const carry = createCarrier(options);
+  let toChannel: ((m: LinkResponse) => void) | null = null;
+  const sub: Subscription = nc.subscribe(s.response, {
+    callback: (error, msg) => {
+      if (error !== null) return logger?.warn({ err: error.message }, 'the link subscription failed');
+      let message: LinkResponse;
+      try {
+        message = msg.json<LinkResponse>();
+      } catch {
+        return logger?.warn({ subject: msg.subject }, 'an unreadable link answer was dropped');
+      }
+      carry('response', message, (w) => toChannel?.(w));
+    },
+  });
+  return {
+    request: (m) => carry('request', m, (w) => nc.publish(s.request, JSON.stringify(w))),
+    onResponse: (h) => {
+      toChannel = h;
+    },
+    respond: () => {
+      throw new Error('the channel does not answer link requests');
+    },
+    onRequest: () => {
+      throw new Error('the channel does not take link requests');
+    },
+    close: () => sub.unsubscribe(),
+  };
+}
+
+/** The core's end: requests in as they come, answers out as they are made. */
+export function coreLinkOverNats(nc: NatsConnection, prefix: string, logger?: Logger): Link & { close(): void } {
+  const s = subjects(prefix);
+  let toCore: ((m: LinkRequest) => void) | null = null;
+  const sub = nc.subscribe(s.request, {
+    callback: (error, msg) => {
+      if (error !== null) return logger?.warn({ err: error.message }, 'the link subscription failed');
+      let message: LinkRequest;
+      try {
+        message = msg.json<LinkRequest>();
+      } catch {
+        return logger?.warn({ subject: msg.subject }, 'an unreadable link request was dropped');
+      }
+      toCore?.(message);
+    },
+  });
+  return {
+    onRequest: (h) => {
+      toCore = h;
+    },
+    respond: (m) => nc.publish(s.response, JSON.stringify(m)),
+    request: () => {
+      throw new Error('the core does not send link requests');
+    },
+    onResponse: () => {
+      throw new Error('the core does not take link answers');
+    },
+    close: () => sub.unsubscribe(),
+  };
+}
+
+/** What the operator asks of the core in the split mode. */
+export type CoreOp =
+  | { op: 'openAccount'; holderName: string; openingBalanceWon: number }
+  | { op: 'deposit'; input: DepositInput }
+  | { op: 'restart' };
+
+type CoreOpReply = { ok: true; value: unknown } | { ok: false; error: string };
+
+/** The operator's calls, as the channel makes them: each resolves once the core's change is durable. */
+export type RemoteCoreOps = {
+  openAccount(holderName: string, openingBalanceWon: number): Promise<{ accountId: number; balanceWon: number }>;
+  deposit(input: DepositInput): Promise<Posting | 'unknown-account'>;
+  restart(): Promise<void>;
+};
+
+/** The core did not answer an operator's call (down, or NATS unreachable): nothing is known of its effect. */
+export class CoreUnavailable extends Error {
+  override name = 'CoreUnavailable';
+}
+
+export function remoteCoreOps(nc: NatsConnection, prefix: string, timeoutMs = CORE_CALL_TIMEOUT_MS): RemoteCoreOps {
+  const s = subjects(prefix);
+  async function call<T>(op: CoreOp): Promise<T> {
+    let reply: CoreOpReply;
+    try {
+      reply = (await nc.request(s.ops, JSON.stringify(op), { timeout: timeoutMs })).json<CoreOpReply>();
+    } catch (error) {
+      throw new CoreUnavailable(`the core did not answer ${op.op} within ${timeoutMs} ms: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (!reply.ok) throw new Error(reply.error);
+    return reply.value as T;
+  }
+  return {
+    openAccount: (holderName, openingBalanceWon) => call({ op: 'openAccount', holderName, openingBalanceWon }),
+    deposit: (input) => call({ op: 'deposit', input }),
+    restart: () => call({ op: 'restart' }),
+  };
+}
+
+/** The core's side of the operator's calls: `perform` answers each once its change is durable. */
+export function serveCoreOps(nc: NatsConnection, prefix: string, perform: (op: CoreOp) => Promise<unknown>, logger?: Logger): { close(): void } {
+  const s = subjects(prefix);
+  const sub = nc.subscribe(s.ops, {
+    callback: (error, msg) => {
+      if (error !== null) return logger?.warn({ err: error.message }, 'the operator subscription failed');
+      let op: CoreOp;
+      try {
+        op = msg.json<CoreOp>();
+      } catch {
+        return void msg.respond(JSON.stringify({ ok: false, error: 'an unreadable operator call' } satisfies CoreOpReply));
+      }
+      perform(op).then(
+        (value) => msg.respond(JSON.stringify({ ok: true, value: value ?? null } satisfies CoreOpReply)),
+        (e: unknown) => msg.respond(JSON.stringify({ ok: false, error: e instanceof Error ? e.message : String(e) } satisfies CoreOpReply)),
+      );
+    },
+  });
+  return { close: () => sub.unsubscribe() };
+}
