@@ -153,7 +153,8 @@ async function ensureStreams(jsm: JetStreamManager, s: JetStreamLogSettings): Pr
       retention: RetentionPolicy.Limits,
       discard: DiscardPolicy.Old,
       max_age: ns(s.maxAgeMs),
-      duplicate_window: ns(s.duplicateWindowMs),
+      // The server refuses a window longer than the retention.
+      duplicate_window: ns(s.maxAgeMs > 0 ? Math.min(s.duplicateWindowMs, s.maxAgeMs) : s.duplicateWindowMs),
     },
     {
       name: producersStream(s),
@@ -245,14 +246,29 @@ function createLog(jsm: JetStreamManager, js: JetStreamClient, settings: JetStre
     return js.publish(o.subject, o.data, { headers: h, ...(msgID === undefined ? {} : { msgID }) });
   }
 
+  /** Resolves at the next reconnect: acknowledgements asked for before it will never come. */
+  const nextReconnect = () => {
+    let resolve!: (v: 'reconnected') => void;
+    const promise = new Promise<'reconnected'>((r) => (resolve = r));
+    return { promise, resolve };
+  };
+  let reconnect = nextReconnect();
+  reconnected.add(() => {
+    const r = reconnect;
+    reconnect = nextReconnect();
+    r.resolve('reconnected');
+  });
+
   async function pump(): Promise<void> {
     let failures = 0;
     while (queue.length > 0 && !closed) {
       const window = queue.slice(0, PUBLISH_WINDOW);
       const started = performance.now();
-      let acks: PubAck[];
+      let acks: PubAck[] | 'reconnected';
       try {
-        acks = await Promise.all(window.map(send));
+        const sent = Promise.all(window.map(send));
+        sent.catch(() => undefined); // abandoned at a reconnect: its rejection is nobody's
+        acks = await Promise.race([sent, reconnect.promise]);
       } catch (error) {
         if (closed) return;
         // The stream holds a prefix of the window: it goes again whole, and msgIDs keep the stored part once.
@@ -260,6 +276,8 @@ function createLog(jsm: JetStreamManager, js: JetStreamClient, settings: JetStre
         await sleep(Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(failures, 5)));
         continue;
       }
+      // The server restarted under the window: it goes again at once, msgIDs keep what was stored once.
+      if (acks === 'reconnected') continue;
       if (failures > 0) logger.info({ waiting: queue.length }, 'publishing to the event log again');
       failures = 0;
       queue.splice(0, window.length);

@@ -13,8 +13,8 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const PRELOAD = fileURLToPath(new URL('./exit-with-parent.ts', import.meta.url));
 const START_TIMEOUT_MS = 15_000;
 const EXIT_TIMEOUT_MS = 10_000;
-/** Enough of the child's output to explain a failure, not all of it. */
-const MAX_OUTPUT_CHARS = 20_000;
+/** Enough of the child's output to explain a failure (request lines included), not all of it. */
+const MAX_OUTPUT_CHARS = 200_000;
 
 export type BankSettings = { adminToken: string; cutoffMs: number; responseTimeoutMs: number };
 
@@ -40,7 +40,20 @@ export type BankProcess = {
   starts(): number;
 };
 
-export function bankProcess(dataDir: string, settings: BankSettings): BankProcess {
+/**
+ * Which server: the whole bank (src/main.ts), or one side of the split mode: the core
+ * (src/core-main.ts, no HTTP; "up" once it takes link requests) or the channel (--channel).
+ */
+export type ServerKind = 'bank' | 'core' | 'channel';
+
+const ENTRY: Record<ServerKind, { args: string[]; ready: RegExp }> = {
+  bank: { args: ['src/main.ts'], ready: /scrollbank listening on http:\/\/127\.0\.0\.1:(\d+)/ },
+  channel: { args: ['src/main.ts', '--channel'], ready: /scrollbank listening on http:\/\/127\.0\.0\.1:(\d+)/ },
+  core: { args: ['src/core-main.ts'], ready: /scrollbank core ready()/ },
+};
+
+export function bankProcess(dataDir: string, settings: BankSettings, kind: ServerKind = 'bank', extraEnv: Record<string, string> = {}): BankProcess {
+  const entry = ENTRY[kind];
   let child: ChildProcess | null = null;
   let url: string | null = null;
   let output = '';
@@ -69,7 +82,7 @@ export function bankProcess(dataDir: string, settings: BankSettings): BankProces
       output += `\n--- start ${startCount} ---\n`;
       // node with tsx's loader, not npx tsx: the pid we SIGKILL is the server itself, with no
       // wrapper process in between that would die and leave the server running.
-      const c = spawn(process.execPath, ['--import', 'tsx', '--import', PRELOAD, 'src/main.ts'], {
+      const c = spawn(process.execPath, ['--import', 'tsx', '--import', PRELOAD, ...entry.args], {
         cwd: REPO,
         env: {
           PATH: process.env['PATH'] ?? '',
@@ -82,6 +95,7 @@ export function bankProcess(dataDir: string, settings: BankSettings): BankProces
           CUTOFF_MS: String(settings.cutoffMs),
           RESPONSE_TIMEOUT_MS: String(settings.responseTimeoutMs),
           RECONCILE_MS: '0',
+          ...extraEnv,
         },
         stdio: ['pipe', 'pipe', 'pipe'],
       });
@@ -92,11 +106,12 @@ export function bankProcess(dataDir: string, settings: BankSettings): BankProces
       return new Promise<string>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`the server did not start in ${START_TIMEOUT_MS} ms:\n${output}`)), START_TIMEOUT_MS);
         const onData = () => {
-          const m = /scrollbank listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(output.slice(output.lastIndexOf('--- start ')));
+          const m = entry.ready.exec(output.slice(output.lastIndexOf('--- start ')));
           if (m === null) return;
           clearTimeout(timer);
           c.stdout!.off('data', onData);
-          url = `http://127.0.0.1:${m[1]}`;
+          // The core serves no HTTP: its "address" is only a sign that it is up.
+          url = m[1] ? `http://127.0.0.1:${m[1]}` : 'nats:';
           const ready = waiters;
           waiters = [];
           ready.forEach((w) => w.resolve(url!));

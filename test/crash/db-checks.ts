@@ -29,13 +29,17 @@ const UNFINISHED = ['requested', 'sent', 'timedOut', 'querying'];
 /** Report at most this many problems per check, so that one broken thing stays readable. */
 const MAX_PER_CHECK = 10;
 
-export function openReadOnly(dataDir: string): { core: Db; channel: Db; close: () => void } {
-  const core = new Database(join(dataDir, 'core.db'), { readonly: true, fileMustExist: true });
-  const channel = new Database(join(dataDir, 'channel.db'), { readonly: true, fileMustExist: true });
+/** One DATA_DIR for the whole bank, or the split mode's two. */
+export type DataDirs = string | { core: string; channel: string };
+
+export function openReadOnly(dirs: DataDirs): { core: Db; channel: Db; close: () => void } {
+  const { core: coreDir, channel: channelDir } = typeof dirs === 'string' ? { core: dirs, channel: dirs } : dirs;
+  const core = new Database(join(coreDir, 'core.db'), { readonly: true, fileMustExist: true });
+  const channel = new Database(join(channelDir, 'channel.db'), { readonly: true, fileMustExist: true });
   return { core, channel, close: () => (core.close(), channel.close()) };
 }
 
-export function checkDatabases(dataDir: string, acknowledged: AcknowledgedTransfer[], externalInWon: number): Problem[] {
+export function checkDatabases(dataDir: DataDirs, acknowledged: AcknowledgedTransfer[], externalInWon: number): Problem[] {
   const { core, channel, close } = openReadOnly(dataDir);
   try {
     const checks: [string, () => string[]][] = [
