@@ -19,6 +19,13 @@ import type { Synchronous } from '../src/lib/sqlite.ts';
 import { createApp } from '../src/server/app.ts';
 import { checkInvariants, type InvariantId } from '../src/sim/invariants.ts';
 import { runLoad, startLoadWorker, type LoadResult, type LoadSpec, type RequestShape } from './http-load.ts';
+import Database from 'better-sqlite3';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createCoreStore, type CoreStore } from '../src/core/core-store.ts';
+import { startNatsServer } from '../src/lib/nats-server.ts';
+import { DEFAULT_JETSTREAM_SETTINGS, openJetStream } from '../src/net/jetstream-log.ts';
+import type { LinkOptions } from '../src/net/link.ts';
+import { channelLinkOverNats, remoteCoreOps } from '../src/net/nats-link.ts';
 
 const INVARIANTS: InvariantId[] = [1, 2, 3, 5, 6, 7];
 const OPENING_BALANCE_WON = 1_000_000;
@@ -49,17 +56,25 @@ type Options = {
   client: LoadSpec['client'];
   /** The core on its own worker thread, as npm start runs it, or on the server's thread, as the tests and the simulator run it. */
   core: 'thread' | 'inline';
+  /** The event log: the embedded one in log.db, or JetStream on a nats-server this run starts. */
+  log: 'embedded' | 'nats';
+  /** The split mode: the core is another process (src/core-main.ts), met only through NATS. */
+  split: boolean;
 };
 
 const USAGE = `usage: npm run bench:transfers -- [--rounds N] [--customers N] [--concurrency C] [--requests R] [--warmup W]
        [--time-limit SECONDS] [--synchronous FULL|NORMAL|OFF] [--client http|fetch] [--inline-client]
-       [--core thread|inline]
+       [--core thread|inline] [--log embedded|nats] [--split]
 
   After a warm-up (W transfers, default 300, then the bare route for as long as they took),
   N rounds (default 5) each measure R requests (default 5000) on the bare Hono route and R on
   POST /transfers, in alternating order; a phase stops early at the time limit (default 30 s).
   Medians over the rounds are reported; progress goes to stderr. The core runs on its own worker
   thread, as npm start runs it (--core inline: on the server's thread, as the tests run it).
+  --log nats puts the event log on JetStream, on a nats-server (Debian's) this run starts on a
+  free port; --split (implies --log nats) runs the core as a process of its own, as npm run
+  start:core does, and this process as the channel server. The sync lag is then measured from
+  the core's decision, which comes before its commit: an upper bound of the figure.
 
   exit codes: 0 done and the invariants hold, 1 an invariant broke or the run failed, 2 a bad argument`;
 
@@ -77,10 +92,12 @@ function parseOptions(argv: string[]): Options {
       'inline-client': { type: 'boolean', default: false },
       client: { type: 'string', default: 'http' },
       core: { type: 'string', default: 'thread' },
+      log: { type: 'string', default: 'embedded' },
+      split: { type: 'boolean', default: false },
   }, (v) => checkOptions(v as RawOptions));
 }
 
-type RawOptions = { [K in 'rounds' | 'customers' | 'concurrency' | 'requests' | 'warmup' | 'time-limit' | 'synchronous' | 'client' | 'core']: string } & { 'inline-client': boolean };
+type RawOptions = { [K in 'rounds' | 'customers' | 'concurrency' | 'requests' | 'warmup' | 'time-limit' | 'synchronous' | 'client' | 'core' | 'log']: string } & { 'inline-client': boolean; split: boolean };
 
 function checkOptions(values: RawOptions): Options {
   const synchronous = values.synchronous.toUpperCase();
@@ -89,6 +106,10 @@ function checkOptions(values: RawOptions): Options {
   if (client !== 'http' && client !== 'fetch') throw new UsageError('--client must be http or fetch');
   const core = values.core;
   if (core !== 'thread' && core !== 'inline') throw new UsageError('--core must be thread or inline');
+  const log = values.split ? 'nats' : values.log;
+  if (log !== 'embedded' && log !== 'nats') throw new UsageError('--log must be embedded or nats');
+  if (values.split && values.log === 'embedded' && process.argv.includes('--log')) throw new UsageError('--split needs --log nats: the sides meet only through NATS');
+  if (values.split && synchronous !== 'FULL') throw new UsageError('--split runs the core process durable (synchronous=FULL): leave --synchronous out');
   const o: Options = {
     rounds: wholeNumber('rounds', values.rounds, MAX_ROUNDS),
     customers: wholeNumber('customers', values.customers, 10_000),
@@ -100,6 +121,8 @@ function checkOptions(values: RawOptions): Options {
     inlineClient: values['inline-client'],
     client,
     core,
+    log,
+    split: values.split,
   };
   // An account holds at most one unfinished transfer: each client in flight needs its own senders.
   if (o.concurrency < 1 || o.customers < o.concurrency) throw new UsageError('need 1 <= --concurrency <= --customers');
@@ -266,6 +289,9 @@ async function waitUntilQuiet(bank: Bank): Promise<void> {
   const giveUpAt = Date.now() + QUIET_WAIT_MS;
   const caughtUp = () => bank.channel.readModel().consumerOffset(CONSUMER_NAME) >= bank.log.endOffset() && bank.channel.unfinishedCount() === 0;
   while (!caughtUp() && Date.now() < giveUpAt) await new Promise((r) => setTimeout(r, 10));
+  // A log with I/O of its own (JetStream) may still hold publishes the stream has not acknowledged.
+  await bank.log.idle?.();
+  while (!caughtUp() && Date.now() < giveUpAt) await new Promise((r) => setTimeout(r, 10));
 }
 
 /** Core commits, by wall-clock ms, in order: where each decided posting became durable in the core. */
@@ -321,6 +347,52 @@ function progressBar(format: string) {
   return new cliProgress.SingleBar({ format, hideCursor: true, stream: process.stderr }, cliProgress.Presets.shades_classic);
 }
 
+/**
+ * --log nats: a nats-server of this run's own, and the JetStream log on it. --split: the core
+ * as a process of its own on DATA_DIR/core (src/core-main.ts, as npm run start:core), this
+ * process as the channel server.
+ */
+async function natsDeployment(dataDir: string, split: boolean) {
+  const server = await startNatsServer();
+  const settings = { ...DEFAULT_JETSTREAM_SETTINGS, url: server.url };
+  const coreDir = join(dataDir, 'core');
+  let core: ChildProcess | null = null;
+  if (split) {
+    const c = spawn(process.execPath, ['--import', 'tsx', 'src/core-main.ts'], {
+      env: { ...process.env, DATA_DIR: coreDir, EVENT_LOG: server.url, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    core = c;
+    await new Promise<void>((resolve, reject) => {
+      let seen = '';
+      c.stdout!.on('data', (d: Buffer) => {
+        seen = (seen + d.toString()).slice(-10_000);
+        if (/scrollbank core ready/.test(seen)) resolve();
+      });
+      c.once('exit', (code) => reject(new Error(`the core process exited with ${code}: ${seen}`)));
+    });
+  }
+  const jet = await openJetStream(settings, { role: split ? 'reader' : 'both' });
+  const coreReads = split ? () => (reads ??= createCoreStore(new Database(join(coreDir, 'core.db'), { readonly: true, fileMustExist: true }))) : undefined;
+  let reads: CoreStore | null = null;
+  return {
+    jet,
+    version: server.version,
+    coreReads,
+    split: split ? { link: (options: LinkOptions) => channelLinkOverNats(jet.nats, settings.subjectPrefix, options), remoteCore: remoteCoreOps(jet.nats, settings.subjectPrefix) } : undefined,
+    async close(): Promise<void> {
+      reads?.db.close();
+      await jet.close();
+      if (core !== null && core.exitCode === null) {
+        const gone = new Promise((r) => core!.once('exit', r));
+        core.kill('SIGTERM');
+        await gone;
+      }
+      server.dispose();
+    },
+  };
+}
+
 async function main(): Promise<number> {
   quietOnClosedPipe();
   const o = parseOptions(process.argv.slice(2));
@@ -335,9 +407,24 @@ async function main(): Promise<number> {
 
   const clock = createSystemClock();
   const commits = coreCommitTimes();
-  const bank = createBank({ dataDir, coreClock: clock, channelClock: clock, random: cryptoRandom, synchronous: o.synchronous, onCoreCommitted: commits.note, coreThread: o.core === 'thread' });
+  const nats = o.log === 'nats' ? await natsDeployment(dataDir, o.split) : null;
+  const bank = createBank({
+    dataDir,
+    coreClock: clock,
+    channelClock: clock,
+    random: cryptoRandom,
+    synchronous: o.synchronous,
+    onCoreCommitted: o.split ? undefined : commits.note,
+    coreThread: o.core === 'thread',
+    eventLog: nats === null ? undefined : (parts) => nats.jet.eventLog(parts),
+    split: nats?.split,
+  });
   await bank.ready();
   bank.start();
+  /** Every commit of the run: here, and in the split mode's core process. */
+  const commitCount = async () => bank.commitCount() + (nats?.split === undefined ? 0 : await nats.split.remoteCore.commitCount());
+  /** The invariants read the core's committed state: in the split mode, from the core process's core.db. */
+  const checked = nats?.coreReads === undefined ? bank : { core: { readModel: nats.coreReads }, channel: bank.channel };
   const syncLags = recordSyncLags(bank, commits);
   const adminToken = randomToken(cryptoRandom);
   const bankServer = await listen(createApp({ bank, adminToken }).fetch);
@@ -350,7 +437,9 @@ async function main(): Promise<number> {
     console.log(
       `bench:transfers  node ${process.version}, ${availableParallelism()} cores, synchronous=${o.synchronous}, ` +
         `${o.customers} customers, concurrency ${o.concurrency}, ${o.rounds} rounds of ${o.requests} requests per route after ${o.warmup} warm-up, ` +
-        `${o.client} client on ${o.inlineClient ? 'the server thread' : 'a worker thread'}, core ${o.core === 'thread' ? 'on its own thread' : 'on the server thread'}, loopback`,
+        `${o.client} client on ${o.inlineClient ? 'the server thread' : 'a worker thread'}, ` +
+        `core ${o.split ? 'in a process of its own (split mode)' : o.core === 'thread' ? 'on its own thread' : 'on the server thread'}, ` +
+        `event log ${o.log === 'nats' ? `on JetStream (nats-server ${nats!.version})` : 'embedded'}, loopback`,
     );
     const setupStarted = performance.now();
     const opening = progressBar('opening customers |{bar}| {value}/{total}');
@@ -371,11 +460,11 @@ async function main(): Promise<number> {
     };
     /** A scrollbank round owns every commit and receiver's row up to the moment its log tail has landed. */
     const writeRound = async (label: string): Promise<[Phase, WritePath]> => {
-      const commitsBefore = bank.commitCount();
+      const commitsBefore = await commitCount();
       syncLags.start();
       const r = await phase(label, 'scrollbank', o.requests, o.timeLimitMs);
       await waitUntilQuiet(bank);
-      const writePath = { commits: bank.commitCount() - commitsBefore, transfers: r.completed - r.failureCount, syncLags: syncLags.stop() };
+      const writePath = { commits: (await commitCount()) - commitsBefore, transfers: r.completed - r.failureCount, syncLags: syncLags.stop() };
       return [r, writePath];
     };
 
@@ -414,7 +503,7 @@ async function main(): Promise<number> {
 
     const clean = [...warm, ...measured.map((r) => r.phase)].map(reportFailures).every(Boolean);
     await waitUntilQuiet(bank);
-    const violations = checkInvariants(bank, INVARIANTS);
+    const violations = checkInvariants(checked, INVARIANTS);
     console.log(`\ninvariants ${INVARIANTS.join(', ')}: ${violations.length === 0 ? 'hold' : `${violations.length} violations`}`);
     violations.slice(0, 20).forEach((v) => console.error(`  invariant ${v.invariant} (${v.name}): ${v.detail}`));
 
@@ -431,6 +520,7 @@ async function main(): Promise<number> {
     await load.stop();
     await Promise.all([closeServer(bankServer.server), closeServer(bareServer.server)]);
     bank.close();
+    await nats?.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -104,6 +104,8 @@ async function main(): Promise<void> {
         core.start();
         logger.info('the core is back');
         return null;
+      case 'commitCount':
+        return core.commitCount() + log.commits;
     }
   }
   const ops = serveCoreOps(connection.nats, settings.subjectPrefix, perform, logger);

@@ -10,7 +10,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { createBank, type Bank, type BankDeps, type BankObserver, type BankSettings, type Side } from '../src/bank.ts';
 import { DEFAULT_JETSTREAM_SETTINGS, openJetStream, type JetStreamLogSettings } from '../src/net/jetstream-log.ts';
-import { sharedNatsServer } from './nats-server.ts';
+import { sharedNatsServer } from '../src/lib/nats-server.ts';
 import { VirtualTime } from '../src/lib/clock.ts';
 import { seededRandom } from '../src/lib/ids.ts';
 import type { Inspect } from '../src/lib/inspect.ts';

@@ -89,7 +89,9 @@ export function coreLinkOverNats(nc: NatsConnection, prefix: string, logger?: Lo
 export type CoreOp =
   | { op: 'openAccount'; holderName: string; openingBalanceWon: number }
   | { op: 'deposit'; input: DepositInput }
-  | { op: 'restart' };
+  | { op: 'restart' }
+  /** Commits of core.db and appends to the log made by the core process (the benchmark's commits per transfer). */
+  | { op: 'commitCount' };
 
 type CoreOpReply = { ok: true; value: unknown } | { ok: false; error: string };
 
@@ -98,6 +100,7 @@ export type RemoteCoreOps = {
   openAccount(holderName: string, openingBalanceWon: number): Promise<{ accountId: number; balanceWon: number }>;
   deposit(input: DepositInput): Promise<Posting | 'unknown-account'>;
   restart(): Promise<void>;
+  commitCount(): Promise<number>;
 };
 
 /** The core did not answer an operator's call (down, or NATS unreachable): nothing is known of its effect. */
@@ -121,6 +124,7 @@ export function remoteCoreOps(nc: NatsConnection, prefix: string, timeoutMs = CO
     openAccount: (holderName, openingBalanceWon) => call({ op: 'openAccount', holderName, openingBalanceWon }),
     deposit: (input) => call({ op: 'deposit', input }),
     restart: () => call({ op: 'restart' }),
+    commitCount: () => call({ op: 'commitCount' }),
   };
 }
 

@@ -2,7 +2,11 @@
  * DESIGN.md section 6, as checks over a bank's two databases. Each returns the violations
  * it finds; an empty list means the invariant holds.
  */
-import type { Bank } from '../bank.ts';
+import type { ChannelReadModel } from '../channel/channel.ts';
+import type { CoreStore } from '../core/core-store.ts';
+
+/** What the checks read: each side's committed state (a bank here, or the split mode's two databases). */
+export type Checked = { core: { readModel(): CoreStore }; channel: { readModel(): ChannelReadModel } };
 
 export type InvariantId = 1 | 2 | 3 | 4 | 5 | 6 | 7;
 export type Violation = { invariant: InvariantId; name: string; detail: string };
@@ -19,18 +23,18 @@ const NAMES: Record<InvariantId, string> = {
 
 const v = (invariant: InvariantId, detail: string): Violation => ({ invariant, name: NAMES[invariant], detail });
 
-export function checkConservation(bank: Bank): Violation[] {
+export function checkConservation(bank: Checked): Violation[] {
   const core = bank.core.readModel();
   const total = core.totalBalanceWon();
   const external = core.externalInWon();
   return total === external ? [] : [v(1, `core balances sum to ${total} but money in from outside is ${external}`)];
 }
 
-export function checkAtMostOnce(bank: Bank): Violation[] {
+export function checkAtMostOnce(bank: Checked): Violation[] {
   return bank.core.readModel().executedTwice().map((id) => v(2, `request ${id} executed more than once`));
 }
 
-export function checkAgreement(bank: Bank): Violation[] {
+export function checkAgreement(bank: Checked): Violation[] {
   const core = bank.core.readModel();
   const out: Violation[] = [];
   for (const t of bank.channel.readModel().allTransfers()) {
@@ -41,14 +45,14 @@ export function checkAgreement(bank: Bank): Violation[] {
   return out;
 }
 
-export function checkSettled(bank: Bank): Violation[] {
+export function checkSettled(bank: Checked): Violation[] {
   return bank.channel
     .readModel()
     .unfinishedTransfers()
     .map((t) => v(4, `transfer ${t.id} is still ${t.state}`));
 }
 
-export function checkOneInFlight(bank: Bank): Violation[] {
+export function checkOneInFlight(bank: Checked): Violation[] {
   const rows = bank.channel
     .readModel()
     .db.prepare(
@@ -58,7 +62,7 @@ export function checkOneInFlight(bank: Bank): Violation[] {
   return rows.map((r) => v(5, `account ${r.a} has ${r.n} unfinished transfers`));
 }
 
-export function checkConvergence(bank: Bank): Violation[] {
+export function checkConvergence(bank: Checked): Violation[] {
   const core = bank.core.readModel();
   const channel = bank.channel.readModel();
   const out: Violation[] = [];
@@ -84,7 +88,7 @@ export function checkConvergence(bank: Bank): Violation[] {
   return out;
 }
 
-export function checkIdempotency(bank: Bank): Violation[] {
+export function checkIdempotency(bank: Checked): Violation[] {
   const rows = bank.channel
     .readModel()
     .db.prepare('SELECT customer_id AS c, idempotency_key AS k, COUNT(*) AS n FROM transfers WHERE idempotency_key IS NOT NULL GROUP BY c, k HAVING n > 1')
@@ -92,7 +96,7 @@ export function checkIdempotency(bank: Bank): Violation[] {
   return rows.map((r) => v(7, `customer ${r.c} key ${r.k} has ${r.n} transfers`));
 }
 
-export const CHECKS: Record<InvariantId, (bank: Bank) => Violation[]> = {
+export const CHECKS: Record<InvariantId, (bank: Checked) => Violation[]> = {
   1: checkConservation,
   2: checkAtMostOnce,
   3: checkAgreement,
@@ -102,6 +106,6 @@ export const CHECKS: Record<InvariantId, (bank: Bank) => Violation[]> = {
   7: checkIdempotency,
 };
 
-export function checkInvariants(bank: Bank, which: InvariantId[]): Violation[] {
+export function checkInvariants(bank: Checked, which: InvariantId[]): Violation[] {
   return which.flatMap((i) => CHECKS[i](bank));
 }

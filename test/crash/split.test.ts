@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { remoteCoreOps } from '../../src/net/nats-link.ts';
-import { startNatsServer, type NatsServer } from '../nats-server.ts';
+import { startNatsServer, type NatsServer } from '../../src/lib/nats-server.ts';
 import { bankProcess, type BankProcess } from './bank-process.ts';
 import { checkDatabases, type AcknowledgedTransfer } from './db-checks.ts';
 

@@ -15,7 +15,7 @@ import { FaultQueue } from '../../src/net/faults.ts';
 import { DEFAULT_JETSTREAM_SETTINGS, openJetStream, type JetStreamLogSettings } from '../../src/net/jetstream-log.ts';
 import type { LogRecord } from '../../src/net/messages.ts';
 import { assertInvariants, capturingLogger, createdId, openCustomer, openTestBank, run, stateOf, transfer, type TestBank, type TestCustomer } from '../helpers.ts';
-import { sharedNatsServer, startNatsServer } from '../nats-server.ts';
+import { sharedNatsServer, startNatsServer } from '../../src/lib/nats-server.ts';
 
 const ALL_BUT_LIVENESS = [1, 2, 3, 5, 6, 7] as const;
 let streams = 0;

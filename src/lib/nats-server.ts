@@ -1,9 +1,10 @@
 /**
- * A real nats-server with JetStream for the tests (Debian's, installed by .ci/run): started on
- * a free port with a temporary store directory, at most once per test process, and stopped at
- * the end. Missing, it fails the tests that need it, never skips them.
+ * A real nats-server with JetStream for the tests and the benchmarks (Debian's, installed by
+ * .ci/run): started on a free port with a temporary store directory, and stopped at the end.
+ * Missing, it fails what needs it, never skips it. The bank itself never starts one: in
+ * production EVENT_LOG points at a server (or cluster) that is run for it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, createConnection, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,8 @@ const STOP_TIMEOUT_MS = 10_000;
 export type NatsServer = {
   readonly url: string;
   readonly port: number;
+  /** What the server says it is (its first line: "nats-server: v2.9.10"). */
+  readonly version: string;
   /** Stops the server (SIGTERM, or SIGKILL: a crash) and resolves once it is gone. */
   stop(signal?: NodeJS.Signals): Promise<void>;
   /** Starts it again on the same port and store. */
@@ -88,9 +91,11 @@ export async function startNatsServer(): Promise<NatsServer> {
   const killAtExit = () => child?.kill('SIGKILL');
   process.once('exit', killAtExit);
   await start();
+  const version = spawnSync(binary, ['--version'], { encoding: 'utf8' }).stdout.trim().replace(/^nats-server:\s*/, '');
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
+    version,
     stop,
     start,
     dispose() {
