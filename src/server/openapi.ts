@@ -94,7 +94,7 @@ const PROBLEM_DESCRIPTIONS: Partial<Record<Status, string>> = {
   403: 'A token that may not use this route',
   404: 'Not found, or not yours: both get the same answer',
   413: 'A body over 16 KiB, counted as it is read',
-  503: 'The side that had to make this durable restarted first (`Restarting`): nothing of it was stored; retry',
+  503: 'The side that had to make this durable restarted first (`Restarting`): nothing of it was stored; retry. In the split mode, an admin call the core process did not answer in time (`Core Unavailable`)',
 };
 
 const problem = (description: string, schema: z.ZodType = problemSchema) => ({ description, content: { 'application/problem+json': { schema } } });
@@ -257,7 +257,7 @@ export function describeApi(app: OpenAPIHono<AppEnv>, maxAmountWon: number): voi
       request: body(fault),
       ok: { 201: json('Queued', z.strictObject({ fault: faultJson, queue: z.array(faultJson) })) },
       problems: [400, 401, 403, 409, 413],
-      extraProblems: { 409: problem('The fault queue is full') },
+      extraProblems: { 409: problem('The fault queue is full, or a log fault in the split mode (log faults apply where records are published, in the core process)') },
     },
     { method: 'get', path: '/admin/faults', summary: 'The queued faults', tags: ['admin'], security: 'admin', ok: { 200: json('Queued faults', z.strictObject({ faults: z.array(faultJson) })) }, problems: [401, 403] },
     { method: 'delete', path: '/admin/faults', summary: 'Clear the fault queue', tags: ['admin'], security: 'admin', ok: { 204: { description: 'Cleared' } }, problems: [401, 403] },
