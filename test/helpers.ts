@@ -214,7 +214,7 @@ export async function drive<T>(bank: TestBank, promise: Promise<T>, stepMs = 100
   for (let waited = 0; !done; waited += stepMs) {
     if (waited > maxMs) throw new Error(`still not settled after ${maxMs} ms of virtual time`);
     await new Promise((r) => setImmediate(r));
-    if (!done) bank.time.advance(stepMs);
+    if (!done) await run(bank, stepMs);
   }
   return tracked;
 }

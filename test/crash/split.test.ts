@@ -230,6 +230,30 @@ test('a channel away for longer than the retention says so on its return and rep
   }
 });
 
+test('the admin calls that act on the core go over NATS: with the core down they answer 503; link faults are taken here, log faults refused', async () => {
+  await core!.kill();
+  const deposit = await call(url, ADMIN_TOKEN, 'POST', '/admin/deposits', { accountId: customers[1]!.accountId, amount: 5, fromBank: 'KB', fromName: 'Park' });
+  assert.is(deposit.status, 503, JSON.stringify(deposit.body));
+  assert.is(deposit.body.title, 'Core Unavailable');
+  const restart = await call(url, ADMIN_TOKEN, 'POST', '/admin/restart', { side: 'core' });
+  assert.is(restart.status, 503, JSON.stringify(restart.body));
+  await core!.start();
+  const logFault = await call(url, ADMIN_TOKEN, 'POST', '/admin/faults', { pipe: 'log', action: 'drop' });
+  assert.is(logFault.status, 409, JSON.stringify(logFault.body));
+  assert.is(logFault.body.title, 'Not In Split Mode');
+  // A link fault applies at the channel's end: the answer to this transfer is lost, and the transfer still settles (by the log).
+  const linkFault = await call(url, ADMIN_TOKEN, 'POST', '/admin/faults', { pipe: 'response', action: 'drop' });
+  assert.is(linkFault.status, 201, JSON.stringify(linkFault.body));
+  const before = acknowledged.length;
+  await pay(customers[1]!, customers[2]!, `link-fault-${++payments}`);
+  const [settled] = [...(await settleAll()).values()].filter((t) => t.id === acknowledged[before]!.id);
+  assert.is(settled.state, 'succeeded');
+  assert.ok(settled.journal.some((j: Json) => j.event === 'EXECUTED (log)'), JSON.stringify(settled.journal));
+  assert.equal((await call(url, ADMIN_TOKEN, 'GET', '/admin/faults')).body.faults, [], 'the fault was used');
+  const restarted = await call(url, ADMIN_TOKEN, 'POST', '/admin/restart', { side: 'core' });
+  assert.is(restarted.status, 200, JSON.stringify(restarted.body));
+});
+
 test('after all of it, both databases hold every invariant and every acknowledged transfer', async () => {
   await settleAll();
   assert.is(await channel!.stop(), 0, 'the channel stops cleanly');
