@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { createBank, type Bank, type BankDeps, type BankObserver, type BankSettings, type Side } from '../src/bank.ts';
-import { DEFAULT_JETSTREAM_SETTINGS, openJetStream, type JetStreamLogSettings } from '../src/net/jetstream-log.ts';
+import { DEFAULT_JETSTREAM_SETTINGS, openJetStream, type JetStreamConnection, type JetStreamLogSettings } from '../src/net/jetstream-log.ts';
 import { sharedNatsServer } from '../src/lib/nats-server.ts';
 import { VirtualTime } from '../src/lib/clock.ts';
 import { seededRandom } from '../src/lib/ids.ts';
@@ -42,6 +42,8 @@ export type TestBankOptions = {
   log?: LogKind;
   /** With log 'nats': the stream's settings other than its name (retention). */
   jetstream?: Partial<Omit<JetStreamLogSettings, 'url' | 'stream' | 'subjectPrefix'>>;
+  /** With log 'nats': a connection of the test's own (another server), closed with the bank; its streams are left. */
+  eventLogOn?: JetStreamConnection;
 };
 
 /**
@@ -73,6 +75,8 @@ let streams = 0;
 /** A bank on either log; on 'nats', a stream of its own on the shared nats-server, deleted after. */
 export async function openTestBank(options: TestBankOptions = {}): Promise<TestBank> {
   if (options.log !== 'nats') return makeBank(options);
+  const own = options.eventLogOn;
+  if (own !== undefined) return assemble(options, (parts) => own.eventLog(parts), () => own.close());
   const server = await sharedNatsServer();
   const name = `T${process.pid}_${++streams}`;
   const settings: JetStreamLogSettings = { ...DEFAULT_JETSTREAM_SETTINGS, ...options.jetstream, url: server.url, stream: name, subjectPrefix: name.toLowerCase() };

@@ -6,7 +6,7 @@
 import { createActor, type Actor } from 'xstate';
 import type { Inspect } from '../lib/inspect.ts';
 import { coreBankingMachine, type CoreEvent, type CoreRules, type RequestFacts } from '../machines/core-banking.ts';
-import type { Clock } from '../lib/clock.ts';
+import type { Clock, TimerHandle } from '../lib/clock.ts';
 import { assert } from '../lib/assert.ts';
 import { createGroupCommit, type GroupCommit } from '../lib/group-commit.ts';
 import { openDatabase, type Synchronous } from '../lib/sqlite.ts';
@@ -42,6 +42,8 @@ export const MAX_SUMMARIES_PER_ANSWER = 500;
 /** Rows before the sender's posting an executed answer may carry; past that, gap repair fills in. */
 export const MAX_SENDER_CATCH_UP = 100;
 const OUTBOX_BATCH = 1000;
+/** How soon the relay looks again when the log was not accepting. */
+export const RELAY_RETRY_MS = 100;
 /** The relay's name in the log's producer positions. */
 export const CORE_PRODUCER = 'core';
 
@@ -56,6 +58,7 @@ export function createCoreBanking(deps: CoreBankingDeps) {
   /** The last outbox id the log holds: the relay publishes what follows. */
   let relayedUpTo = 0;
   let relayQueued = false;
+  let relayTimer: TimerHandle | null = null;
   let commitsBefore = 0;
 
   const live = (): CoreStore => {
@@ -220,6 +223,15 @@ export function createCoreBanking(deps: CoreBankingDeps) {
     }
   }
 
+  /** One relay run after RELAY_RETRY_MS, for a log that was not accepting (one timer at most). */
+  function relayLater(): void {
+    if (relayTimer !== null) return;
+    relayTimer = deps.clock.setTimeout(() => {
+      relayTimer = null;
+      if (store !== null) publishOutbox();
+    }, RELAY_RETRY_MS);
+  }
+
   /** Queues one relay run for after the open batch commits, however many units appended to the outbox. */
   function relaySoon(): void {
     if (relayQueued) return;
@@ -238,6 +250,8 @@ export function createCoreBanking(deps: CoreBankingDeps) {
     if (units().inBatch) return relaySoon();
     const st = live();
     for (;;) {
+      // A log that holds all it will: the rows wait in the outbox, and the relay looks again later.
+      if (deps.log.accepting?.() === false) return relayLater();
       const rows = st.outboxAfter(relayedUpTo, OUTBOX_BATCH);
       if (rows.length === 0) return;
       const position = rows[rows.length - 1]!.id;
@@ -290,6 +304,8 @@ export function createCoreBanking(deps: CoreBankingDeps) {
     deps.link.onRequest(null);
     actor?.stop();
     actor = null;
+    if (relayTimer !== null) deps.clock.clearTimeout(relayTimer);
+    relayTimer = null;
     commitsBefore += batch?.commits ?? 0;
     batch?.abandon();
     batch = null;

@@ -20,6 +20,8 @@ import type { LinkRequest, LinkResponse, LogRecord, Posting } from '../net/messa
 import { CORE_PRODUCER, type CoreLog, type DepositInput } from './core-banking.ts';
 import { createCoreStore, type CoreStore } from './core-store.ts';
 
+/** How often a log that stopped accepting is looked at again. */
+const ACCEPTING_POLL_MS = 50;
 /** How long an operator call may wait for the core's thread before it counts as a crash. */
 export const CORE_CALL_TIMEOUT_MS = 30_000;
 
@@ -47,7 +49,13 @@ export type CoreThreadCall =
   | { op: 'commitCount' }
   | { op: 'running' };
 
-export type ToCore = { t: 'request'; message: LinkRequest } | { t: 'call'; id: number; call: CoreThreadCall } | { t: 'durable'; id: number } | { t: 'close' };
+export type ToCore =
+  | { t: 'request'; message: LinkRequest }
+  | { t: 'call'; id: number; call: CoreThreadCall }
+  | { t: 'durable'; id: number }
+  /** Whether the log (on the channel's thread) takes more: the relay waits while it does not. */
+  | { t: 'accepting'; accepting: boolean }
+  | { t: 'close' };
 
 /** The answer to call `id`; a boot that failed answers whatever call is waiting (id BOOT_FAILED). */
 export type CallReply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
@@ -155,6 +163,7 @@ export function createCoreThread(deps: CoreThreadDeps) {
         return;
       case 'publish':
         deps.log.publish(m.records, m.position);
+        watchAccepting();
         return;
       case 'committed':
         deps.onCommitted?.(m.atMs);
@@ -175,6 +184,19 @@ export function createCoreThread(deps: CoreThreadDeps) {
     }
   }
   events.on('message', handle);
+
+  /** Tells the worker when the log stops taking records, and again once it takes them (polled). */
+  let refusing: NodeJS.Timeout | null = null;
+  function watchAccepting(): void {
+    if (refusing !== null || deps.log.accepting?.() !== false) return;
+    worker.postMessage({ t: 'accepting', accepting: false } satisfies ToCore);
+    refusing = setInterval(() => {
+      if (closing || deps.log.accepting?.() === false) return;
+      clearInterval(refusing!);
+      refusing = null;
+      if (!closing) worker.postMessage({ t: 'accepting', accepting: true } satisfies ToCore);
+    }, ACCEPTING_POLL_MS);
+  }
 
   /**
    * What the worker sent before it answered the call just made, handled now: after a stop, the
@@ -256,6 +278,7 @@ export function createCoreThread(deps: CoreThreadDeps) {
     close(): void {
       this.stop();
       closing = true;
+      if (refusing !== null) clearInterval(refusing);
       events.close();
       reads?.db.close();
       reads = null;

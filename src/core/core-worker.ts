@@ -39,9 +39,11 @@ const link: Link = {
 // The appends are the channel thread's, which owns the log (its fault queue and its consumer
 // live there); the relay's position comes from there with each start.
 let relayPosition = 0;
+let accepting = true;
 const log: EventLogWriter = {
   publish: (records: LogRecord[], position?: ProducerPosition) => post({ t: 'publish', records, position }),
   producerPosition: () => relayPosition,
+  accepting: () => accepting,
   // Counted where the appends happen, on the channel's thread.
   commits: 0,
 };
@@ -84,6 +86,9 @@ port.on('message', (message: ToCore) => {
   switch (message.t) {
     case 'request':
       toCore?.(message.message);
+      return;
+    case 'accepting':
+      accepting = message.accepting;
       return;
     case 'call': {
       // The caller waits on `signal`: the reply is on its port before the signal moves.

@@ -40,6 +40,12 @@ export interface EventLogWriter {
   producerPosition(producer: string): number;
   /** Appends (transactions) made so far. */
   readonly commits: number;
+  /**
+   * False while the log holds as many records not yet stored as it will (a JetStream server
+   * that is away): the relay waits, and the records wait in the outbox, which is durable. The
+   * embedded log stores within `publish` and is always accepting.
+   */
+  accepting?(): boolean;
 }
 
 /** Fault injection on the consumer side: a paused log serves no reads and wakes no one. */

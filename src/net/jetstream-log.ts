@@ -41,13 +41,22 @@ export type JetStreamLogSettings = {
   maxAgeMs: number;
   /** How long a msgID is remembered for de-duplication. */
   duplicateWindowMs: number;
+  /** Records the publisher holds before the relay is told to wait (MAX_QUEUED). */
+  maxQueued: number;
 };
+
+/**
+ * Records the publisher holds before the relay is told to wait (`accepting`): a server away for
+ * long costs this much memory at most, and the rest waits in the durable outbox.
+ */
+export const MAX_QUEUED = 100_000;
 
 export const DEFAULT_JETSTREAM_SETTINGS: Omit<JetStreamLogSettings, 'url'> = {
   stream: 'SCROLLBANK',
   subjectPrefix: 'scrollbank',
   maxAgeMs: 7 * 24 * 3_600_000,
   duplicateWindowMs: 120_000,
+  maxQueued: MAX_QUEUED,
 };
 
 /** Which half of the log this process uses: the split mode's core only writes, its channel only reads. */
@@ -457,6 +466,7 @@ function createLog(jsm: JetStreamManager, js: JetStreamClient, settings: JetStre
       if (position !== undefined) positions.set(position.producer, Math.max(positions.get(position.producer) ?? 0, position.position));
     },
     producerPosition: (producer) => positions.get(producer) ?? 0,
+    accepting: () => queue.length < settings.maxQueued,
     get commits() {
       return commits;
     },

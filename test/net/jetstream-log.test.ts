@@ -171,6 +171,31 @@ test('a nats-server restarted mid-stream loses nothing: publishes wait, the read
   }
 });
 
+test('a server away for long fills the publisher up to its bound, then the relay waits and the rows wait in the outbox', async () => {
+  const server = await startNatsServer();
+  const settings = { ...(await settingsOn(server.url)), maxQueued: 10 };
+  const connection = await openJetStream(settings);
+  const bank = await openTestBank({ log: 'nats', eventLogOn: connection });
+  try {
+    const kim = openCustomer(bank, 'Kim', 1_000);
+    await run(bank);
+    await server.stop();
+    for (let i = 0; i < 30; i++) {
+      bank.core.deposit({ accountId: kim.accountId, amountWon: 1, fromBank: 'KB', fromName: 'Park' });
+      bank.time.advance(200); // each deposit its own batch, and the relay's retry timer runs (the server is away: no run())
+    }
+    const backlog = (bank.log as unknown as { backlog(): number }).backlog();
+    assert.is(backlog, 10, 'the publisher holds its bound and no more');
+    await server.start();
+    await run(bank, 1_000);
+    assert.equal(seqsOf(bank, kim), Array.from({ length: 31 }, (_, i) => i + 1), 'every deposit reached the copy once the server was back');
+    assertInvariants(bank, [...ALL_BUT_LIVENESS]);
+  } finally {
+    await bank.dispose();
+    server.dispose();
+  }
+});
+
 test('the log faults work on JetStream: a dropped decision and a lost answer still settle by asking the core', async () => {
   const bank = await openTestBank({ log: 'nats' });
   try {
