@@ -106,14 +106,19 @@ export function createHistory(deps: HistoryDeps) {
   }
 
   /**
-   * Retention took records the copy had not read: said out loud, then a reconciliation finds
-   * every account they touched and repair brings their rows from the core. Live transfers
-   * whose outcome was among them settle by asking the core (their own timers).
+   * Retention took records the copy had not read, or the log ends before the copy's position:
+   * said out loud, then a reconciliation finds every account that differs and repair brings
+   * its rows from the core. Live transfers whose outcome was lost settle by asking the core
+   * (their own timers).
    */
   function lost(from: number, to: number): void {
     if (stopped) return;
-    logger.warn({ fromOffset: from, toOffset: to - 1, records: to - from }, 'the event log no longer holds records the history copy had not read (retention); reconciling with the core');
-    deps.observer?.lost?.(to - from);
+    if (to > from) {
+      logger.warn({ fromOffset: from, toOffset: to - 1, records: to - from }, 'the event log no longer holds records the history copy had not read (retention); reconciling with the core');
+      deps.observer?.lost?.(to - from);
+    } else {
+      logger.error({ position: from, readingFrom: to }, "the event log ends before the history copy's position (the stream was recreated or lost its tail); reading it again from its start and reconciling with the core");
+    }
     reconcileNow().catch((error: unknown) => {
       if (!(error instanceof ReconcileInterrupted)) throw error;
     });

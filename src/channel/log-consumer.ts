@@ -39,9 +39,11 @@ export type LogConsumerDeps = {
   /** Inside the batch: the core refused a late copy of a transfer's request; nothing moves. */
   audit: (record: Extract<LogRecord, { type: 'late-request-refused' }>) => void;
   /**
-   * After the commit that moved the position past them: the log no longer holds offsets
-   * `from` to `to - 1` (retention removed them while the channel was away). The channel says
-   * so and reconciles with the core, whose repair brings the missing rows.
+   * After the commit that moved the position from `from` to `to`: with `to` above, the log no
+   * longer holds offsets `from` to `to - 1` (retention removed them while the channel was
+   * away); with `to` below, the log ends before `from` (recreated, or its tail lost) and is read
+   * again from `to`. The channel says so and reconciles with the core, whose repair brings
+   * whatever is missing.
    */
   lost: (from: number, to: number) => void;
 };
@@ -93,8 +95,8 @@ export function createLogConsumer(deps: LogConsumerDeps) {
    * Returns how many records it consumed.
    */
   function pollOnce(): number {
-    const first = deps.log.firstOffset();
-    if (nextOffset < first) skipLost(first);
+    const readable = deps.log.readableFrom(nextOffset);
+    if (readable !== nextOffset) reposition(readable);
     const entries = deps.log.read(nextOffset, CONSUMER_BATCH);
     if (entries.length === 0) return 0;
     const outcomes: Outcome[] = [];
@@ -114,12 +116,15 @@ export function createLogConsumer(deps: LogConsumerDeps) {
     return entries.length;
   }
 
-  /** Records below `first` are gone: the position moves past them, and the loss is reported, never silent. */
-  function skipLost(first: number): void {
+  /**
+   * The log cannot serve the position: records past it are gone (the position moves past them),
+   * or the log ends below it (the position moves back, to read it again). Reported, never silent.
+   */
+  function reposition(to: number): void {
     const from = nextOffset;
-    nextOffset = first;
-    deps.batch.run(() => deps.store.commitOffset(CONSUMER_NAME, first));
-    deps.batch.after(() => deps.lost(from, first));
+    nextOffset = to;
+    deps.batch.run(() => deps.store.commitOffset(CONSUMER_NAME, to));
+    deps.batch.after(() => deps.lost(from, to));
   }
 
   function drain(): void {

@@ -23,7 +23,7 @@ import { createCoreStore, type CoreStore } from './core-store.ts';
 /** How often a log that stopped accepting is looked at again. */
 const ACCEPTING_POLL_MS = 50;
 /** How long an operator call may wait for the core's thread before it counts as a crash. */
-export const CORE_CALL_TIMEOUT_MS = 30_000;
+export const CORE_THREAD_CALL_TIMEOUT_MS = 30_000;
 
 export type CoreThreadData = {
   dbPath: string;
@@ -215,9 +215,9 @@ export function createCoreThread(deps: CoreThreadDeps) {
     const id = ++lastCall;
     Atomics.store(flag, 0, 0);
     worker.postMessage({ t: 'call', id, call: c } satisfies ToCore);
-    if (Atomics.wait(flag, 0, 0, CORE_CALL_TIMEOUT_MS) === 'timed-out') {
+    if (Atomics.wait(flag, 0, 0, CORE_THREAD_CALL_TIMEOUT_MS) === 'timed-out') {
       // A core that does not answer is gone: its late answer must never pass for another call's.
-      failure = `the core's thread did not answer ${c.op} within ${CORE_CALL_TIMEOUT_MS} ms`;
+      failure = `the core's thread did not answer ${c.op} within ${CORE_THREAD_CALL_TIMEOUT_MS} ms`;
       void worker.terminate();
       throw new Error(failure);
     }

@@ -28,7 +28,8 @@ export type NatsServer = {
 };
 
 export function natsBinary(): string {
-  const found = BINARIES.find((b) => existsSync(b));
+  const onPath = (process.env['PATH'] ?? '').split(':').filter((d) => d !== '').map((d) => join(d, 'nats-server'));
+  const found = [...BINARIES, ...onPath].find((b) => existsSync(b));
   if (found === undefined) throw new Error(`nats-server is not installed (looked in ${BINARIES.join(', ')}); .ci/run installs it: apt-get install nats-server`);
   return found;
 }

@@ -15,11 +15,12 @@ export interface EventLogReader {
   read(fromOffset: number, maxRecords: number): LogEntry[];
   endOffset(): number;
   /**
-   * The earliest offset the log still holds: retention removes older records (the JetStream
-   * log's max_age). A consumer whose position is below it has lost records and must say so.
-   * The embedded log keeps everything (1).
+   * Where a consumer at `offset` can read next: `offset` itself, or past records retention
+   * removed (the JetStream log's max_age), or back at the start of a log that now ends below
+   * `offset` (recreated, or its tail lost: Kafka's offset out of range). A consumer told another
+   * offset has lost records or must read again, and says so. The embedded log keeps everything.
    */
-  firstOffset(): number;
+  readableFrom(offset: number): number;
   /** Called (later, through the clock) after records are appended. Returns an unsubscribe. */
   subscribe(listener: () => void): () => void;
 }
@@ -137,7 +138,7 @@ export function createEventLog(db: Db, clock: Clock, faults: FaultQueue, options
       return rows.map((r) => ({ offset: r.offset, record: JSON.parse(r.record) as LogRecord }));
     },
     endOffset: () => (maxOffset.get() as number) + 1,
-    firstOffset: () => 1,
+    readableFrom: (offset) => offset,
     pause() {
       paused = true;
     },

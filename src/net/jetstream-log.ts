@@ -17,12 +17,12 @@
  *   fetcher): `read` stays synchronous. The channel's position stays in channel.db (S8); this
  *   consumer is ephemeral and acks nothing.
  * - Retention is the stream's `max_age`. When the records after the channel's position are
- *   gone, `firstOffset` says where the log now starts: the consumer logs the loss and repairs
+ *   gone, `readableFrom` says where the consumer can go on: it logs the loss and repairs
  *   from the core (src/channel/log-consumer.ts), it never skips silently.
  * - The log faults apply where the records are published, as on the embedded log; a duplicate
  *   goes without its msgID (a retry past the window), so it does land twice.
  */
-import { DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type PubAck } from '@nats-io/jetstream';
+import { DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type PubAck, type StreamInfo } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import type { Clock } from '../lib/clock.ts';
 import { silentLogger, type Logger } from '../lib/logger.ts';
@@ -82,6 +82,8 @@ export const MAX_BUFFERED = 20_000;
 /** Waits between attempts when the server does not answer. */
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 2_000;
+/** How often a running reader looks at the stream's state. */
+const STREAM_WATCH_MS = 1_000;
 /** How long `idle` waits for the server before it fails. */
 export const IDLE_TIMEOUT_MS = 20_000;
 
@@ -93,8 +95,6 @@ type Outgoing = { subject: string; data: string; producer: string | null; id: nu
 
 export type JetStreamLog = EventLog & {
   readonly settings: JetStreamLogSettings;
-  /** The earliest offset the stream still holds (retention removes older ones). */
-  firstOffset(): number;
   /** Resolves once every publish is acknowledged and the reader has fetched up to the stream's end: tests step on it. */
   idle(): Promise<void>;
   /** Records waiting to be published (the in-memory queue before the server's acknowledgement). */
@@ -126,7 +126,7 @@ export async function openJetStream(settings: JetStreamLogSettings, options: Jet
   });
   try {
     const jsm = await jetstreamManager(nc);
-    await ensureStreams(jsm, settings);
+    await ensureStreams(jsm, settings, role, logger);
     const js = jetstream(nc);
     const start = await streamStart(jsm, settings, role);
     const reconnected = new Set<() => void>();
@@ -153,7 +153,7 @@ export async function openJetStream(settings: JetStreamLogSettings, options: Jet
 
 const producersStream = (s: JetStreamLogSettings) => `${s.stream}_PRODUCERS`;
 
-async function ensureStreams(jsm: JetStreamManager, s: JetStreamLogSettings): Promise<void> {
+async function ensureStreams(jsm: JetStreamManager, s: JetStreamLogSettings, role: JetStreamRole, logger: Logger): Promise<void> {
   const wanted = [
     {
       name: s.stream,
@@ -177,7 +177,10 @@ async function ensureStreams(jsm: JetStreamManager, s: JetStreamLogSettings): Pr
   for (const config of wanted) {
     const existing = await jsm.streams.info(config.name).catch((e: unknown) => (isNotFound(e) ? null : Promise.reject(e)));
     if (existing === null) await jsm.streams.add(config);
-    else if (existing.config.max_age !== config.max_age || (config.duplicate_window !== undefined && existing.config.duplicate_window !== config.duplicate_window)) {
+    // The writer's settings rule: a reader that disagreed would flip them back and forth.
+    else if (role === 'reader') {
+      if (existing.config.max_age !== config.max_age) logger.warn({ stream: config.name, streamMaxAgeMs: existing.config.max_age / 1e6, configuredMs: config.max_age / 1e6 }, "the stream's retention is not EVENT_LOG_MAX_AGE_S: the core server's setting applies");
+    } else if (existing.config.max_age !== config.max_age || (config.duplicate_window !== undefined && existing.config.duplicate_window !== config.duplicate_window)) {
       // Retention is a setting: a changed one applies to the stream as it is.
       await jsm.streams.update(config.name, { ...existing.config, max_age: config.max_age, ...(config.duplicate_window === undefined ? {} : { duplicate_window: config.duplicate_window }) });
     }
@@ -200,7 +203,7 @@ async function watchStatus(nc: NatsConnection, logger: Logger, url: string, onRe
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-type StreamStart = { lastSeq: number; firstSeq: number; positions: Map<string, number> };
+type StreamStart = { lastSeq: number; firstSeq: number; created: string; positions: Map<string, number> };
 
 /** What the stream holds now, and each producer's position: the last record's header, or the producers stream. */
 async function streamStart(jsm: JetStreamManager, settings: JetStreamLogSettings, role: JetStreamRole): Promise<StreamStart> {
@@ -221,7 +224,7 @@ async function streamStart(jsm: JetStreamManager, settings: JetStreamLogSettings
       positions.set(name, Math.max(positions.get(name) ?? 0, (m.json() as { position: number }).position));
     }
   }
-  return { lastSeq: info.state.last_seq, firstSeq: Math.max(1, info.state.first_seq), positions };
+  return { lastSeq: info.state.last_seq, firstSeq: Math.max(1, info.state.first_seq), created: info.created, positions };
 }
 
 function createLog(jsm: JetStreamManager, js: JetStreamClient, settings: JetStreamLogSettings, parts: JetStreamLogParts, logger: Logger, start: StreamStart, reconnected: Set<() => void>): JetStreamLog {
@@ -230,7 +233,23 @@ function createLog(jsm: JetStreamManager, js: JetStreamClient, settings: JetStre
   let closed = false;
   /** The last sequence known to be in the stream (acknowledged, or seen by the reader). */
   let streamLast = start.lastSeq;
-  let firstOffset = start.firstSeq;
+  /** Ranges [from, to) the reader found gone (retention), in order, until the consumer moves past them. */
+  let gaps: { from: number; to: number }[] = start.firstSeq > 1 ? [{ from: 1, to: start.firstSeq }] : [];
+  /** Set when the stream ends below the reader's position: read again from here. */
+  let restartAt: number | null = null;
+
+  function noteGap(from: number, to: number): void {
+    const last = gaps[gaps.length - 1];
+    if (last !== undefined && from <= last.to) last.to = Math.max(last.to, to);
+    else gaps.push({ from, to });
+  }
+
+  /** Where the consumer at `offset` can read next: past a gap retention made, or back at the start of a stream that ends below it. */
+  function readableFrom(offset: number): number {
+    if (restartAt !== null && offset > restartAt) return restartAt;
+    for (const g of gaps) if (g.from <= offset && offset < g.to) return g.to;
+    return offset;
+  }
   const positions = start.positions;
 
   // ---- writing ----------------------------------------------------------------------------
@@ -283,6 +302,9 @@ function createLog(jsm: JetStreamManager, js: JetStreamClient, settings: JetStre
         // The stream holds a prefix of the window: it goes again whole, and msgIDs keep the stored part once.
         if (failures++ === 0) logger.warn({ err: error instanceof Error ? error.message : String(error), waiting: queue.length }, 'publishing to the event log failed; retrying');
         await sleep(Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(failures, 5)));
+        // A stream deleted under the bank is made again (its records are gone: the channel finds
+        // its position past the new stream's end and reads it from the start).
+        await ensureStreams(jsm, settings, 'writer', logger).catch(() => undefined);
         continue;
       }
       // The server restarted under the window: it goes again at once, msgIDs keep what was stored once.
@@ -314,9 +336,14 @@ function createLog(jsm: JetStreamManager, js: JetStreamClient, settings: JetStre
   function enqueue(items: Outgoing[]): void {
     if (items.length === 0) return;
     queue.push(...items);
+    startPump();
+  }
+
+  function startPump(): void {
     pumping ??= pump().finally(() => {
       pumping = null;
-      if (queue.length > 0 && !closed) enqueue([]); // arrived during the last await
+      // What arrived between the pump's last look and this moment goes too.
+      if (queue.length > 0 && !closed) startPump();
     });
   }
 
@@ -345,6 +372,8 @@ function createLog(jsm: JetStreamManager, js: JetStreamClient, settings: JetStre
 
   /** A reader from `from`, with an empty buffer (a seek, or the first read). */
   function startReader(from: number): void {
+    if (restartAt !== null && from <= restartAt) restartAt = null;
+    gaps = gaps.filter((g) => g.to > from);
     buffer = [];
     floor = from;
     readerNext = from;
@@ -376,19 +405,54 @@ function createLog(jsm: JetStreamManager, js: JetStreamClient, settings: JetStre
   // After the server comes back the fetch starts again from where it was: nothing waits for a heartbeat to go missing.
   reconnected.add(resumeReader);
 
+  let created = start.created;
+
+  /**
+   * What the stream says against where the reader is. A stream made again (another `created`)
+   * or ending below the reader (its tail lost: Kafka's offset out of range) is read again from
+   * its start: the consumer is told, and the reader stops (false). Records gone below the
+   * stream's first sequence are a gap the consumer moves past. Either way it is woken to see it.
+   */
+  function checkStream(info: StreamInfo, at: number): boolean {
+    const { state } = info;
+    if (info.created !== created || state.last_seq + 1 < at) {
+      created = info.created;
+      streamLast = state.last_seq;
+      restartAt = Math.max(1, state.first_seq);
+      gaps = [];
+      stopReader();
+      notify();
+      return false;
+    }
+    streamLast = Math.max(streamLast, state.last_seq);
+    if (state.first_seq > at) {
+      noteGap(at, state.first_seq);
+      notify();
+    }
+    return true;
+  }
+
+  // A running reader looks at the stream every second: a deletion, a new stream or retention
+  // that removes what it has not read yet would otherwise stay unseen (the fetch just waits).
+  const watch = setInterval(() => {
+    if (readerNext === null || closed || paused) return;
+    const mine = generation;
+    jsm.streams.info(settings.stream).then(
+      (info) => {
+        if (mine === generation && readerNext !== null) checkStream(info, readerNext);
+      },
+      () => undefined, // gone for now: the publisher makes it again, the next look sees it
+    );
+  }, STREAM_WATCH_MS);
+  watch.unref();
+
   async function readLoop(mine: number, from: number): Promise<void> {
     let failures = 0;
     while (!closed && mine === generation) {
       try {
-        const state = (await jsm.streams.info(settings.stream)).state;
+        const info = await jsm.streams.info(settings.stream);
         if (mine !== generation) return;
-        streamLast = Math.max(streamLast, state.last_seq);
-        // Everything up to first_seq - 1 is gone, also when nothing newer has come yet: the
-        // consumer is woken to see it (it moves past the loss, and says so).
-        if (state.first_seq > (readerNext ?? from) && state.first_seq > firstOffset) {
-          firstOffset = state.first_seq;
-          notify();
-        }
+        if (!checkStream(info, readerNext ?? from)) return;
         const consumer = await js.consumers.get(settings.stream, { filter_subjects: logSubjects, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: readerNext ?? from });
         // Heartbeats every second: a fetch the server forgot is noticed and made again.
         const iter = await consumer.consume({ max_messages: 1_000, expires: 5_000, idle_heartbeat: 1_000 });
@@ -399,8 +463,9 @@ function createLog(jsm: JetStreamManager, js: JetStreamClient, settings: JetStre
           if (mine !== generation) return;
           const expected = readerNext ?? from;
           if (m.seq < expected) continue; // a redelivery after the consumer was made again
-          // A jump is retention at work: the stream no longer holds what lies between.
-          if (m.seq > expected) firstOffset = Math.max(firstOffset, m.seq);
+          // A jump is retention at work: the stream no longer holds what lies between. What the
+          // buffer holds below it is still read first; the consumer meets the gap at `expected`.
+          if (m.seq > expected) noteGap(expected, m.seq);
           readerNext = m.seq + 1;
           streamLast = Math.max(streamLast, m.seq + m.info.pending);
           buffer.push({ offset: m.seq, record: m.json() as LogRecord });
@@ -422,7 +487,8 @@ function createLog(jsm: JetStreamManager, js: JetStreamClient, settings: JetStre
       startReader(fromOffset);
       return [];
     }
-    // What is below the asked offset is consumed: the buffer lets it go.
+    // What is below the asked offset is consumed: the buffer lets it go, and the gaps below it.
+    gaps = gaps.filter((g) => g.to > fromOffset);
     let drop = 0;
     while (drop < buffer.length && buffer[drop]!.offset < fromOffset) drop++;
     if (drop > 0) buffer = buffer.slice(drop);
@@ -438,8 +504,8 @@ function createLog(jsm: JetStreamManager, js: JetStreamClient, settings: JetStre
 
   async function idle(): Promise<void> {
     const started = Date.now();
-    // Caught up, or waiting for the consumer (on the clock) to move past records retention took.
-    const done = () => queue.length === 0 && pumping === null && (readerNext === null || paused || readerNext > streamLast || readerNext < firstOffset);
+    // Caught up, or waiting for the consumer (on the clock) to move past a gap or back to a restart.
+    const done = () => queue.length === 0 && pumping === null && (readerNext === null || paused || readerNext > streamLast || restartAt !== null || gaps.length > 0);
     while (!done()) {
       if (Date.now() - started > IDLE_TIMEOUT_MS) throw new Error(`the event log did not settle within ${IDLE_TIMEOUT_MS} ms (queued ${queue.length}, read up to ${readerNext}, stream at ${streamLast})`);
       await sleep(1);
@@ -472,7 +538,7 @@ function createLog(jsm: JetStreamManager, js: JetStreamClient, settings: JetStre
     },
     read,
     endOffset: () => Math.max(streamLast, (readerNext ?? 1) - 1) + 1,
-    firstOffset: () => firstOffset,
+    readableFrom,
     subscribe(listener) {
       listeners.add(listener);
       return () => {
@@ -499,6 +565,7 @@ function createLog(jsm: JetStreamManager, js: JetStreamClient, settings: JetStre
       const deadline = Date.now() + 5_000;
       while ((queue.length > 0 || pumping !== null) && Date.now() < deadline) await sleep(5);
       closed = true;
+      clearInterval(watch);
       reconnected.delete(resumeReader);
       generation++;
       room?.();

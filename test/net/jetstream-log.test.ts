@@ -130,6 +130,41 @@ test('a channel away for longer than the retention says so, reconciles, and repa
   }
 });
 
+test('a stream deleted under the bank is made again, and a channel whose position is past its end says so, reads it again and repairs', async () => {
+  const capture = capturingLogger();
+  const bank = await openTestBank({ log: 'nats', logger: capture.logger });
+  try {
+    const kim = openCustomer(bank, 'Kim', 1_000);
+    for (let i = 0; i < 5; i++) bank.core.deposit({ accountId: kim.accountId, amountWon: 1, fromBank: 'KB', fromName: 'Park' });
+    await run(bank, 10);
+    const positionBefore = bank.channel.readModel().consumerOffset(CONSUMER_NAME);
+    assert.ok(positionBefore > 3);
+    const nc = await connect({ servers: (await sharedNatsServer()).url });
+    await (await jetstreamManager(nc)).streams.delete(streamOf(bank));
+    await nc.close();
+    bank.core.deposit({ accountId: kim.accountId, amountWon: 2, fromBank: 'KB', fromName: 'Park' });
+    bank.core.deposit({ accountId: kim.accountId, amountWon: 3, fromBank: 'KB', fromName: 'Park' });
+    // The publisher finds the stream gone and makes it again; the reader finds it shorter.
+    for (let waited = 0; (await streamState((await sharedNatsServer()).url, streamOf(bank)).catch(() => ({ messages: 0 }))).messages < 2; waited += 50) {
+      assert.ok(waited < 10_000, 'the stream was made again and took the new records');
+      bank.time.advance(0);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // The running reader looks at the stream every second (real time) and finds it made again.
+    const said = () => capture.lines().some((l) => /ends before the history copy's position/.test(l.msg));
+    for (let waited = 0; !said(); waited += 50) {
+      assert.ok(waited < 10_000, capture.lines().map((l) => l.msg).join('\n'));
+      bank.time.advance(0);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await run(bank, 60_000);
+    assert.equal(seqsOf(bank, kim), coreSeqsOf(bank, kim));
+    assertInvariants(bank, [...ALL_BUT_LIVENESS]);
+  } finally {
+    await bank.dispose();
+  }
+});
+
 test('a nats-server restarted mid-stream loses nothing: publishes wait, the reader carries on', async () => {
   const server = await startNatsServer();
   const settings = await settingsOn(server.url);

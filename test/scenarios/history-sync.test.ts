@@ -270,7 +270,9 @@ function historySync(log: LogKind): void {
       deposit(bank, kim, 10);
       deposit(bank, kim, 20);
       let failure: unknown = null;
-      await run(bank, 10).catch((e: unknown) => (failure = e));
+      await Promise.resolve()
+        .then(() => run(bank, 10))
+        .catch((e: unknown) => (failure = e));
       assert.match(String(failure), /disk failed/);
       assert.equal(seqsOf(bank, kim), [1], 'the first posting of the batch rolled back with the second');
       assert.is(store.consumerOffset(CONSUMER_NAME), offsetBefore, 'the offset did not move');
