@@ -83,7 +83,13 @@ async function main(): Promise<void> {
     pruneMarginMs: bankSettings.cutoffMarginMs,
     logLine: (level, fields, message) => logger[level](fields, message),
   });
-  core.start();
+  try {
+    core.start();
+  } catch (error) {
+    await connection.close();
+    release();
+    refuse(logger, `the core cannot start: ${error instanceof Error ? error.message : String(error)}`, 2);
+  }
 
   async function perform(op: CoreOp): Promise<unknown> {
     switch (op.op) {

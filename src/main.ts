@@ -194,7 +194,16 @@ async function main(): Promise<void> {
   });
   await bank.ready();
   metrics.attach(bank);
-  bank.start();
+  try {
+    bank.start();
+  } catch (error) {
+    // Such as a log that holds another bank's records (src/core/core-banking.ts): nothing is written.
+    server.close();
+    bank.close();
+    await nats?.close();
+    releaseDataDir();
+    refuse(logger, `the bank cannot start: ${error instanceof Error ? error.message : String(error)}`, 2);
+  }
   logger.info({ dataDir: config.dataDir, unfinishedTransfers: bank.channel.unfinishedCount() }, 'bank started');
 
   if (config.adminToken === null) logger.info(`admin token: in ${adminTokenFile} (set ADMIN_TOKEN to choose one)`);

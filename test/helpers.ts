@@ -116,7 +116,13 @@ function assemble(options: TestBankOptions, eventLog: BankDeps['eventLog'], afte
     observer: options.observer,
     eventLog,
   });
-  bank.start();
+  try {
+    bank.start();
+  } catch (error) {
+    bank.close();
+    rmSync(dataDir, { recursive: true, force: true });
+    return Promise.resolve(afterClose()).then(() => Promise.reject(error)) as never;
+  }
   return Object.assign(bank, {
     time,
     dataDir,

@@ -293,6 +293,17 @@ export function createCoreBanking(deps: CoreBankingDeps) {
     // relay that never recorded a position (a database from before db/006) looks for the rows
     // it marked published: that look scans the outbox, 20 ms at 100,000 rows on every start.
     const position = deps.log.producerPosition(CORE_PRODUCER);
+    const lastRow = store.lastOutboxId();
+    if (position > lastRow) {
+      // The log says this relay published rows core.db never had: it is another bank's log (a
+      // new DATA_DIR on an old stream), or core.db was replaced. Publishing would lose this
+      // bank's first rows and mix two banks' records.
+      stop();
+      throw new Error(
+        `the event log holds records of outbox rows up to ${position}, but core.db has ${lastRow}: it is another bank's log, or core.db was replaced. ` +
+          'Give this bank a log of its own (another EVENT_LOG_STREAM), or delete the old stream if it is no longer needed',
+      );
+    }
     relayedUpTo = position > 0 ? position : store.lastMarkedPublished();
     relayQueued = false;
     publishOutbox();

@@ -56,6 +56,7 @@ export function createCoreStore(db: Db) {
     outboxAfter: db.prepare('SELECT id, record FROM log_outbox WHERE id > ? ORDER BY id LIMIT ?'),
     // Before db/006 the relay marked rows published in core.db: where such a database left off.
     lastMarkedPublished: db.prepare('SELECT COALESCE(MAX(id), 0) FROM log_outbox WHERE published = 1').pluck(),
+    lastOutboxId: db.prepare('SELECT COALESCE(MAX(id), 0) FROM log_outbox').pluck(),
     totalBalance: db.prepare('SELECT COALESCE(SUM(balance_won), 0) FROM accounts').pluck(),
     summariesAfter: db.prepare('SELECT id AS accountId, last_seq AS lastSeq, balance_won AS balanceWon FROM accounts WHERE id > ? ORDER BY id LIMIT ?'),
     allAccounts: db.prepare('SELECT id, holder_name AS holderName, balance_won AS balanceWon, last_seq AS lastSeq FROM accounts ORDER BY id'),
@@ -115,6 +116,8 @@ export function createCoreStore(db: Db) {
     outboxAfter: (afterId: number, limit: number) =>
       (s.outboxAfter.all(afterId, limit) as { id: number; record: string }[]).map((r) => ({ id: r.id, record: JSON.parse(r.record) as LogRecord })),
     lastMarkedPublished: () => s.lastMarkedPublished.get() as number,
+    /** The outbox's last row (0: none): a log whose relay position is past it holds another bank's records. */
+    lastOutboxId: () => s.lastOutboxId.get() as number,
     totalBalanceWon: () => s.totalBalance.get() as number,
     externalInWon: () => s.externalTotal.get() as number,
     /** Request ids with more than one transfer-out posting: must always be empty (invariant 2). */

@@ -2,9 +2,8 @@
  * The event log on NATS JetStream (EVENT_LOG=nats://host:port): the same interface as the
  * embedded log in log.db, with its Kafka semantics kept.
  *
- * - One stream holds the log; each record goes to the subject `<prefix>.log.<account>`, so a
- *   consumer of a partition of accounts can filter by subject. The offset is the stream
- *   sequence: one total order, which holds every account's order.
+ * - One stream holds the log; each record goes to the subject `<prefix>.log.<account>` (its
+ *   key). The offset is the stream sequence: one total order, which holds every account's order.
  * - The relay publishes with `msgID` `<producer>-<outbox id>`: a retry within the stream's
  *   duplicate window is stored once. Past the window it is stored twice, and the consumer's
  *   idempotence (S8) takes the copy.

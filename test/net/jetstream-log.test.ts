@@ -165,6 +165,26 @@ test('a stream deleted under the bank is made again, and a channel whose positio
   }
 });
 
+test("a bank on a fresh DATA_DIR refuses another bank's stream instead of skipping its own first records", async () => {
+  const first = await openTestBank({ log: 'nats' });
+  try {
+    const kim = openCustomer(first, 'Kim', 1_000);
+    first.core.deposit({ accountId: kim.accountId, amountWon: 1, fromBank: 'KB', fromName: 'Park' });
+    await run(first, 10);
+    const connection = await openJetStream((first.log as unknown as { settings: JetStreamLogSettings }).settings);
+    let refused: unknown = null;
+    try {
+      const second = await openTestBank({ log: 'nats', eventLogOn: connection });
+      await second.dispose();
+    } catch (error) {
+      refused = error;
+    }
+    assert.match(String(refused), /another bank's log/);
+  } finally {
+    await first.dispose();
+  }
+});
+
 test('a nats-server restarted mid-stream loses nothing: publishes wait, the reader carries on', async () => {
   const server = await startNatsServer();
   const settings = await settingsOn(server.url);

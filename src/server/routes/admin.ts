@@ -18,7 +18,9 @@ async function onCore<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
-    if (error instanceof CoreUnavailable) throw new Problem(503, 'Core Unavailable', `${error.message}; nothing is known of its effect, so check before retrying`);
+    if (error instanceof CoreUnavailable) {
+      throw new Problem(503, 'Core Unavailable', `${error.message}. It may have been done or not: an account or deposit the core made shows in GET /accounts/:id and its transactions once the log brings it; a retry before that may make it twice`);
+    }
     throw error;
   }
 }
