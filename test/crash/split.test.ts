@@ -2,7 +2,8 @@
  * The split mode over real processes: a nats-server with JetStream, the core server
  * (src/core-main.ts) and the channel server (src/main.ts --channel), each on its own
  * DATA_DIR, meeting only through NATS. Customers pay over HTTP while the test SIGKILLs the
- * core, restarts nats-server, and stops the channel for longer than the stream's retention.
+ * core, SIGKILLs the channel, restarts nats-server, and stops the channel for longer than the
+ * stream's retention.
  * After each, every acknowledged transfer settles as it was told; at the end both databases
  * are checked with the crash test's checks (DESIGN.md section 6).
  */
@@ -99,7 +100,8 @@ async function pay(from: Customer, to: Customer, memo: string): Promise<void> {
   while (Date.now() < deadline) {
     let reply;
     try {
-      reply = await call(url, from.token, 'POST', '/transfers', body, { 'Idempotency-Key': key, Prefer: 'wait=1' });
+      // The channel's address: it changes when a phase restarts the channel (PORT=0).
+      reply = await call(await channel!.whenUp(), from.token, 'POST', '/transfers', body, { 'Idempotency-Key': key, Prefer: 'wait=1' });
     } catch {
       await sleep(50);
       continue;
@@ -170,7 +172,39 @@ test('a core SIGKILLed with transfers in flight and started again loses none, do
   // The kill caught transfers mid-protocol: sent to a core that was gone, they timed out and asked again.
   const caught = acknowledged.slice(before).filter((a) => seen.get(a.id).journal.some((j: Json) => j.event === 'RESPONSE_TIMEOUT'));
   assert.ok(caught.length > 0, 'some transfers were in flight when the core was killed');
+  await assertWholeWithoutRepair('the core was killed');
 });
+
+test('a channel SIGKILLed mid-load and started again loses none, doubles none', async () => {
+  const before = acknowledged.length;
+  const acked = await loadWhile('kill-channel', async () => {
+    await sleep(PHASE_LOAD_MS / 2);
+    await channel!.kill();
+    await sleep(300);
+    url = await channel!.start();
+    await sleep(PHASE_LOAD_MS / 2);
+  });
+  assert.ok(acked > 0, 'payments were acknowledged during the phase');
+  assert.ok(acknowledged.slice(before).length > 0);
+  await settleAll();
+  await assertWholeWithoutRepair('the channel was killed');
+});
+
+/**
+ * Once the load has settled, both databases already hold every check (the copy converges without
+ * help: nothing here may need a repair or a reconciliation to get there).
+ */
+async function assertWholeWithoutRepair(phase: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const problems = checkDatabases({ core: join(root, 'core'), channel: join(root, 'channel') }, acknowledged, openedWon);
+    if (problems.length === 0) break;
+    assert.ok(Date.now() < deadline, `after ${phase}:\n${problems.map((p) => `${p.check}: ${p.detail}`).join('\n')}`);
+    await sleep(100);
+  }
+  const repairs = channel!.output().split('\n').filter((l) => /history has a hole|reconciliation found|no longer holds records/.test(l));
+  assert.equal(repairs, [], `after ${phase}, the copy needed no repair`);
+}
 
 test('a nats-server restarted mid-stream loses nothing: the relay, the reader and the link carry on', async () => {
   let atRestart = 0;
@@ -188,6 +222,7 @@ test('a nats-server restarted mid-stream loses nothing: the relay, the reader an
   const after = acknowledged.slice(atRestart).map((a) => seen.get(a.id));
   assert.ok(after.some((t) => t.journal.some((j: Json) => j.event === 'EXECUTED (response)')), 'the link carries answers after the restart');
   assert.ok(after.length > 0, 'payments were acknowledged after the restart');
+  await assertWholeWithoutRepair('nats-server was restarted');
 });
 
 test('a channel away for longer than the retention says so on its return and repairs its copy from the core', async () => {
