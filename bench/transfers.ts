@@ -25,7 +25,7 @@ import { createCoreStore, type CoreStore } from '../src/core/core-store.ts';
 import { startNatsServer } from '../src/lib/nats-server.ts';
 import { DEFAULT_JETSTREAM_SETTINGS, openJetStream } from '../src/net/jetstream-log.ts';
 import type { LinkOptions } from '../src/net/link.ts';
-import { channelLinkOverNats, remoteCoreOps } from '../src/net/nats-link.ts';
+import { channelLinkOverNats, remoteCoreOps, type RemoteCoreOps } from '../src/net/nats-link.ts';
 
 const INVARIANTS: InvariantId[] = [1, 2, 3, 5, 6, 7];
 const OPENING_BALANCE_WON = 1_000_000;
@@ -284,9 +284,13 @@ function reportFailures(r: LoadResult): boolean {
   return false;
 }
 
-/** After the last answer the event log may still be on its way to the channel's history. */
-async function waitUntilQuiet(bank: Bank): Promise<void> {
+/**
+ * After the last answer the event log may still be on its way to the channel's history: in the
+ * split mode, also in the core process's publisher, which only the core can say.
+ */
+async function waitUntilQuiet(bank: Bank, remote?: RemoteCoreOps): Promise<void> {
   const giveUpAt = Date.now() + QUIET_WAIT_MS;
+  while (remote !== undefined && (await remote.backlog()) > 0 && Date.now() < giveUpAt) await new Promise((r) => setTimeout(r, 10));
   const caughtUp = () => bank.channel.readModel().consumerOffset(CONSUMER_NAME) >= bank.log.endOffset() && bank.channel.unfinishedCount() === 0;
   while (!caughtUp() && Date.now() < giveUpAt) await new Promise((r) => setTimeout(r, 10));
   // A log with I/O of its own (JetStream) may still hold publishes the stream has not acknowledged.
@@ -463,7 +467,7 @@ async function main(): Promise<number> {
       const commitsBefore = await commitCount();
       syncLags.start();
       const r = await phase(label, 'scrollbank', o.requests, o.timeLimitMs);
-      await waitUntilQuiet(bank);
+      await waitUntilQuiet(bank, nats?.split?.remoteCore);
       const writePath = { commits: (await commitCount()) - commitsBefore, transfers: r.completed - r.failureCount, syncLags: syncLags.stop() };
       return [r, writePath];
     };
@@ -472,7 +476,7 @@ async function main(): Promise<number> {
     rounds.start(2 + 2 * o.rounds, 0, { phase: 'warm-up' });
     const warmLimitMs = Math.min(o.timeLimitMs, WARMUP_TIME_LIMIT_MS);
     const warm = [await phase('warm-up transfers', 'scrollbank', o.warmup, warmLimitMs)];
-    await waitUntilQuiet(bank);
+    await waitUntilQuiet(bank, nats?.split?.remoteCore);
     rounds.increment();
     // W bare requests are over before the JIT is done with the route and the client: the bare
     // route warms up for as long as the transfers did, so both start their rounds warm.
@@ -502,7 +506,7 @@ async function main(): Promise<number> {
     printTable([...measured.map((r) => r.row), bankMedian, bareMedian]);
 
     const clean = [...warm, ...measured.map((r) => r.phase)].map(reportFailures).every(Boolean);
-    await waitUntilQuiet(bank);
+    await waitUntilQuiet(bank, nats?.split?.remoteCore);
     const violations = checkInvariants(checked, INVARIANTS);
     console.log(`\ninvariants ${INVARIANTS.join(', ')}: ${violations.length === 0 ? 'hold' : `${violations.length} violations`}`);
     violations.slice(0, 20).forEach((v) => console.error(`  invariant ${v.invariant} (${v.name}): ${v.detail}`));

@@ -112,6 +112,8 @@ async function main(): Promise<void> {
         return null;
       case 'commitCount':
         return core.commitCount() + log.commits;
+      case 'backlog':
+        return log.backlog();
     }
   }
   const ops = serveCoreOps(connection.nats, settings.subjectPrefix, perform, logger);

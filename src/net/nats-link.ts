@@ -91,7 +91,9 @@ export type CoreOp =
   | { op: 'deposit'; input: DepositInput }
   | { op: 'restart' }
   /** Commits of core.db and appends to the log made by the core process (the benchmark's commits per transfer). */
-  | { op: 'commitCount' };
+  | { op: 'commitCount' }
+  /** Records the core's publisher holds that the stream has not acknowledged yet (the benchmark waits for 0). */
+  | { op: 'backlog' };
 
 type CoreOpReply = { ok: true; value: unknown } | { ok: false; error: string };
 
@@ -101,6 +103,7 @@ export type RemoteCoreOps = {
   deposit(input: DepositInput): Promise<Posting | 'unknown-account'>;
   restart(): Promise<void>;
   commitCount(): Promise<number>;
+  backlog(): Promise<number>;
 };
 
 /** The core did not answer an operator's call (down, or NATS unreachable): nothing is known of its effect. */
@@ -125,6 +128,7 @@ export function remoteCoreOps(nc: NatsConnection, prefix: string, timeoutMs = CO
     deposit: (input) => call({ op: 'deposit', input }),
     restart: () => call({ op: 'restart' }),
     commitCount: () => call({ op: 'commitCount' }),
+    backlog: () => call({ op: 'backlog' }),
   };
 }
 
