@@ -14,7 +14,8 @@ import { VirtualTime } from '../../src/lib/clock.ts';
 import { FaultQueue } from '../../src/net/faults.ts';
 import { DEFAULT_JETSTREAM_SETTINGS, openJetStream, type JetStreamLogSettings } from '../../src/net/jetstream-log.ts';
 import type { LogRecord } from '../../src/net/messages.ts';
-import { assertInvariants, capturingLogger, createdId, openCustomer, openTestBank, run, stateOf, transfer, type TestBank, type TestCustomer } from '../helpers.ts';
+import { assertInvariants, capturingLogger, createdId, drive, drivenApp, openCustomer, openTestBank, run, stateOf, transfer, type TestBank, type TestCustomer } from '../helpers.ts';
+import { createApp } from '../../src/server/app.ts';
 import { sharedNatsServer, startNatsServer } from '../../src/lib/nats-server.ts';
 
 const ALL_BUT_LIVENESS = [1, 2, 3, 5, 6, 7] as const;
@@ -264,6 +265,29 @@ test('the log faults work on JetStream: a dropped decision and a lost answer sti
     assert.is(stateOf(bank, id), 'succeeded');
     assert.ok(bank.channel.transfer(id)!.journal.some((j) => j.event === 'EXECUTED (query)'));
     assertInvariants(bank);
+  } finally {
+    await bank.dispose();
+  }
+});
+
+test('POST /admin/faults puts a log fault on the JetStream log: the dropped record is missing until a reconciliation repairs it', async () => {
+  const bank = await openTestBank({ log: 'nats' });
+  try {
+    const admin = 'jetstream-admin-token-0001';
+    const app = drivenApp(bank, createApp({ bank, adminToken: admin }));
+    const kim = openCustomer(bank, 'Kim', 1_000);
+    await run(bank);
+    const queued = await app.request('/admin/faults', { method: 'POST', headers: { Authorization: `Bearer ${admin}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ pipe: 'log', action: 'drop' }) });
+    assert.is(queued.status, 201, await queued.clone().text());
+    bank.core.deposit({ accountId: kim.accountId, amountWon: 10, fromBank: 'KB', fromName: 'Park' });
+    await run(bank, 10);
+    assert.is(bank.faults.size, 0, 'the fault was used');
+    assert.equal(seqsOf(bank, kim), [1], 'the deposit record was dropped on its way to the stream');
+    assert.is(await (await streamState((await sharedNatsServer()).url, streamOf(bank))).messages, outboxRows(bank) - 1);
+    const report = await drive(bank, bank.channel.reconcile());
+    assert.is(report.repaired, 1);
+    assert.equal(seqsOf(bank, kim), [1, 2]);
+    assertInvariants(bank, [...ALL_BUT_LIVENESS]);
   } finally {
     await bank.dispose();
   }
