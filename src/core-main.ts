@@ -9,30 +9,21 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { coreRules, DEFAULT_SETTINGS } from './bank.ts';
-import { bankSettingsOf, ConfigError, jetstreamSettingsOf, parseConfig, type Config } from './config.ts';
+import { bankSettingsOf, jetstreamSettingsOf } from './config.ts';
+import { configOrExit, refuse } from './process-start.ts';
 import { createCoreBanking } from './core/core-banking.ts';
 import { createSystemClock } from './lib/clock.ts';
 import { DataDirBusy, lockDataDir } from './lib/data-dir-lock.ts';
-import { createLogger, type Logger } from './lib/logger.ts';
+import { createLogger } from './lib/logger.ts';
 import { FULL_PROTOCOL } from './lib/protocol.ts';
 import { FaultQueue } from './net/faults.ts';
 import { openJetStream } from './net/jetstream-log.ts';
 import { coreLinkOverNats, serveCoreOps, type CoreOp } from './net/nats-link.ts';
 
-function refuse(logger: Logger, message: string, code: number): never {
-  logger.fatal(message);
-  process.exit(code);
-}
 
 async function main(): Promise<void> {
   process.umask(0o077);
-  let config: Config;
-  try {
-    config = parseConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) refuse(createLogger({ level: 'info', pretty: process.stdout.isTTY }), error.message, 2);
-    throw error;
-  }
+  const config = configOrExit(process.env);
   const logger = createLogger({ level: config.logLevel, pretty: process.stdout.isTTY }).child({ side: 'core' });
   if (config.eventLog === null) refuse(logger, 'EVENT_LOG must be set for the core server (nats://host:port): it meets the channel only through NATS', 2);
   let stopping = false;

@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createBank, type Bank } from './bank.ts';
-import { ADMIN_TOKEN_FILE, bankSettingsOf, ConfigError, DEMO_TOKENS_FILE, jetstreamSettingsOf, parseConfig, type Config } from './config.ts';
+import { ADMIN_TOKEN_FILE, bankSettingsOf, DEMO_TOKENS_FILE, jetstreamSettingsOf, type Config } from './config.ts';
+import { configOrExit, refuse } from './process-start.ts';
 import { openJetStream, type JetStreamConnection } from './net/jetstream-log.ts';
 import { channelLinkOverNats, CoreUnavailable, remoteCoreOps } from './net/nats-link.ts';
 import { createSystemClock } from './lib/clock.ts';
@@ -36,11 +37,6 @@ const DEMO_CUSTOMERS = [
   ['Lee Junho', 500_000],
 ] as const;
 
-/** Stops the start: nothing after this line runs. */
-function refuse(logger: Logger, message: string, code: number): never {
-  logger.fatal(message);
-  process.exit(code);
-}
 
 /** Binds the port before anything is opened or written; requests before the bank is up get a 503. */
 function listen(server: Server, config: Config): Promise<AddressInfo> {
@@ -94,13 +90,7 @@ async function seedDemoCustomers(bank: Bank, config: Config, logger: Logger): Pr
 async function main(): Promise<void> {
   // Everything this server writes (databases with customers and token hashes, secrets) is its user's alone.
   process.umask(0o077);
-  let config: Config;
-  try {
-    config = parseConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) refuse(createLogger({ level: 'info', pretty: process.stdout.isTTY }), error.message, 2);
-    throw error;
-  }
+  const config = configOrExit(process.env);
   const logger = createLogger({ level: config.logLevel, pretty: process.stdout.isTTY });
   // Handlers first: a signal with none would end the process the instant it arrives, mid-start
   // or right after the listening line. One that comes before the bank is up stops it once it is.
