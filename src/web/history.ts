@@ -44,8 +44,10 @@ export class HistoryView {
     /** After each page that loaded: the page clears an error banner on the next success. */
     private readonly onLoaded: () => void = () => {},
   ) {
+    // An entry may be stale by the time it is delivered (it was taken while the list was still
+    // empty, and the first page has landed since): the bottom is looked at again before loading.
     this.observer = new IntersectionObserver((entries) => {
-      if (entries.some((e) => e.isIntersecting)) void this.loadOlder();
+      if (entries.some((e) => e.isIntersecting) && this.sentinelInView()) void this.loadOlder();
     }, { root: scroller, rootMargin: '0px 0px 120px 0px' });
     this.observer.observe(sentinel);
   }
