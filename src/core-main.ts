@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { coreRules, DEFAULT_SETTINGS } from './bank.ts';
 import { bankSettingsOf, jetstreamSettingsOf } from './config.ts';
-import { configOrExit, refuse } from './process-start.ts';
+import { configOrExit, refuse, SAME_SIGNAL_MS } from './process-start.ts';
 import { createCoreBanking } from './core/core-banking.ts';
 import { createSystemClock } from './lib/clock.ts';
 import { DataDirBusy, lockDataDir } from './lib/data-dir-lock.ts';
@@ -20,17 +20,21 @@ import { FaultQueue } from './net/faults.ts';
 import { openJetStream } from './net/jetstream-log.ts';
 import { coreLinkOverNats, serveCoreOps, type CoreOp } from './net/nats-link.ts';
 
-
 async function main(): Promise<void> {
   process.umask(0o077);
   const config = configOrExit(process.env);
   const logger = createLogger({ level: config.logLevel, pretty: process.stdout.isTTY }).child({ side: 'core' });
   if (config.eventLog === null) refuse(logger, 'EVENT_LOG must be set for the core server (nats://host:port): it meets the channel only through NATS', 2);
-  let stopping = false;
+  let first: { signal: NodeJS.Signals; at: number } | null = null;
   let stop: (() => Promise<void>) | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
+    // As the channel server: the same signal again within SAME_SIGNAL_MS is npm passing Ctrl-C
+    // on; any other second signal exits at once.
+    if (first !== null) {
+      if (first.signal === signal && performance.now() - first.at < SAME_SIGNAL_MS) return;
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
+    first = { signal, at: performance.now() };
     logger.info({ signal }, 'stopping the core');
     if (stop === null) process.exit(0);
     stop().then(

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createBank, type Bank } from './bank.ts';
 import { ADMIN_TOKEN_FILE, bankSettingsOf, DEMO_TOKENS_FILE, jetstreamSettingsOf, type Config } from './config.ts';
-import { configOrExit, refuse } from './process-start.ts';
+import { configOrExit, refuse, SAME_SIGNAL_MS } from './process-start.ts';
 import { openJetStream, type JetStreamConnection } from './net/jetstream-log.ts';
 import { channelLinkOverNats, CoreUnavailable, remoteCoreOps } from './net/nats-link.ts';
 import { createSystemClock } from './lib/clock.ts';
@@ -27,11 +27,6 @@ import { Problem } from './server/problem.ts';
 
 /** In-flight requests get this long to finish after a stop signal; then their connections are cut. */
 export const SHUTDOWN_GRACE_MS = 10_000;
-/**
- * Ctrl-C under `npm start` reaches the server twice: from the terminal, and forwarded by npm.
- * The same signal again within this long is that one signal, not a second one.
- */
-const SAME_SIGNAL_MS = 300;
 const DEMO_CUSTOMERS = [
   ['Kim Minji', 1_000_000],
   ['Lee Junho', 500_000],

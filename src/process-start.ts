@@ -5,6 +5,12 @@
 import { ConfigError, parseConfig, type Config } from './config.ts';
 import { createLogger, type Logger } from './lib/logger.ts';
 
+/**
+ * Ctrl-C under `npm start` reaches the server twice: from the terminal, and forwarded by npm.
+ * The same signal again within this long is that one signal, not a second one.
+ */
+export const SAME_SIGNAL_MS = 300;
+
 /** Stops the start: nothing after this line runs. */
 export function refuse(logger: Logger, message: string, code: number): never {
   logger.fatal(message);
