@@ -54,6 +54,12 @@ async function seedDemoCustomers(bank: Bank, config: Config, logger: Logger): Pr
     logger.info(`demo customers exist: ${who}; ${where}; POST /admin/customers/<id>/tokens (admin token) issues a new one`);
     return;
   }
+  if (bank.split && bank.log.endOffset() > 1) {
+    // A new channel DATA_DIR on a core whose log already holds records: the channel of another
+    // bank, or one whose data was lost. Opening demo customers would add accounts to that core.
+    logger.warn(`this channel's DATA_DIR has no customers, but the core's log already holds records: not opening demo customers (POST /admin/customers opens customers; one channel server per core)`);
+    return;
+  }
   const lines: string[] = [];
   const missed: string[] = [];
   for (const [name, opening] of DEMO_CUSTOMERS) {
@@ -87,6 +93,10 @@ async function main(): Promise<void> {
   process.umask(0o077);
   const config = configOrExit(process.env);
   const logger = createLogger({ level: config.logLevel, pretty: process.stdout.isTTY });
+  // The split mode's channel (--channel, npm run start:channel) needs JetStream: the core is
+  // another process. Checked with the configuration, before anything is written.
+  const channelOnly = process.argv.includes('--channel');
+  if (config.eventLog === null && channelOnly) refuse(logger, 'EVENT_LOG must be set for the channel server (nats://host:port): it meets the core only through NATS', 2);
   // Handlers first: a signal with none would end the process the instant it arrives, mid-start
   // or right after the listening line. One that comes before the bank is up stops it once it is.
   let first: { signal: NodeJS.Signals; at: number } | null = null;
@@ -149,13 +159,7 @@ async function main(): Promise<void> {
   }
   // The event log: the embedded one, or JetStream (EVENT_LOG). The split mode's channel
   // (--channel, npm run start:channel) needs JetStream: the core is another process.
-  const channelOnly = process.argv.includes('--channel');
   let jet: JetStreamConnection | null = null;
-  if (config.eventLog === null && channelOnly) {
-    server.close();
-    releaseDataDir();
-    refuse(logger, 'EVENT_LOG must be set for the channel server (nats://host:port): it meets the core only through NATS', 2);
-  }
   if (config.eventLog !== null) {
     const settings = jetstreamSettingsOf(config.eventLog);
     try {

@@ -106,9 +106,18 @@ export type RemoteCoreOps = {
   backlog(): Promise<number>;
 };
 
-/** The core did not answer an operator's call (down, or NATS unreachable): nothing is known of its effect. */
+/**
+ * The core did not answer an operator's call. `notDone`: no core was listening (NATS said so at
+ * once), so nothing was done; otherwise (no answer in time) nothing is known of its effect.
+ */
 export class CoreUnavailable extends Error {
   override name = 'CoreUnavailable';
+  constructor(
+    message: string,
+    readonly notDone: boolean,
+  ) {
+    super(message);
+  }
 }
 
 export function remoteCoreOps(nc: NatsConnection, prefix: string, timeoutMs = CORE_CALL_TIMEOUT_MS): RemoteCoreOps {
@@ -118,7 +127,9 @@ export function remoteCoreOps(nc: NatsConnection, prefix: string, timeoutMs = CO
     try {
       reply = (await nc.request(s.ops, JSON.stringify(op), { timeout: timeoutMs })).json<CoreOpReply>();
     } catch (error) {
-      throw new CoreUnavailable(`the core did not answer ${op.op} within ${timeoutMs} ms: ${error instanceof Error ? error.message : String(error)}`);
+      const why = error instanceof Error ? error.message : String(error);
+      if (/no responders/i.test(why)) throw new CoreUnavailable(`the core is not running (no core server takes ${op.op} on NATS)`, true);
+      throw new CoreUnavailable(`the core did not answer ${op.op} within ${timeoutMs} ms: ${why}`, false);
     }
     if (!reply.ok) throw new Error(reply.error);
     return reply.value as T;

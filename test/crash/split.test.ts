@@ -270,12 +270,13 @@ test('the admin calls that act on the core go over NATS: with the core down they
   const deposit = await call(url, ADMIN_TOKEN, 'POST', '/admin/deposits', { accountId: customers[1]!.accountId, amount: 5, fromBank: 'KB', fromName: 'Park' });
   assert.is(deposit.status, 503, JSON.stringify(deposit.body));
   assert.is(deposit.body.title, 'Core Unavailable');
+  assert.match(deposit.body.detail, 'Nothing was done', 'no core was listening: the deposit certainly did not happen');
   const restart = await call(url, ADMIN_TOKEN, 'POST', '/admin/restart', { side: 'core' });
   assert.is(restart.status, 503, JSON.stringify(restart.body));
   await core!.start();
   const logFault = await call(url, ADMIN_TOKEN, 'POST', '/admin/faults', { pipe: 'log', action: 'drop' });
   assert.is(logFault.status, 409, JSON.stringify(logFault.body));
-  assert.is(logFault.body.title, 'Not In Split Mode');
+  assert.is(logFault.body.title, 'Not Available In Split Mode');
   // A link fault applies at the channel's end: the answer to this transfer is lost, and the transfer still settles (by the log).
   const linkFault = await call(url, ADMIN_TOKEN, 'POST', '/admin/faults', { pipe: 'response', action: 'drop' });
   assert.is(linkFault.status, 201, JSON.stringify(linkFault.body));
@@ -287,6 +288,20 @@ test('the admin calls that act on the core go over NATS: with the core down they
   assert.equal((await call(url, ADMIN_TOKEN, 'GET', '/admin/faults')).body.faults, [], 'the fault was used');
   const restarted = await call(url, ADMIN_TOKEN, 'POST', '/admin/restart', { side: 'core' });
   assert.is(restarted.status, 200, JSON.stringify(restarted.body));
+});
+
+test("a channel on a new DATA_DIR beside a core whose log holds records opens no demo customers on that core", async () => {
+  const env = { EVENT_LOG: nats!.url, EVENT_LOG_MAX_AGE_S: String(RETENTION_S) };
+  const stray = bankProcess(join(root, 'channel-2'), SETTINGS, 'channel', env);
+  try {
+    await stray.start();
+    assert.match(stray.output(), 'not opening demo customers');
+    assert.equal(stray.demoCustomers(), []);
+    assert.is(await stray.stop(), 0);
+  } finally {
+    stray.dispose();
+  }
+  assert.not.match(core!.output().split('--- start').at(-1)!, /opened account/, 'the core opened no account for it');
 });
 
 test('after all of it, both databases hold every invariant and every acknowledged transfer', async () => {

@@ -13,17 +13,22 @@ import { historyItemJson, reconcileJson } from '../serialize.ts';
 import { ReconcileInterrupted } from '../../channel/reconciler.ts';
 import { CoreUnavailable } from '../../net/nats-link.ts';
 
-/** An operator's call that reaches the core; in the split mode a core that does not answer is a 503. */
-async function onCore<T>(call: () => Promise<T>): Promise<T> {
+/**
+ * An operator's call that reaches the core; in the split mode a core that does not answer is a
+ * 503, which says whether the call was certainly not done or may have been (`ifUnknown`).
+ */
+async function onCore<T>(call: () => Promise<T>, ifUnknown: string): Promise<T> {
   try {
     return await call();
   } catch (error) {
     if (error instanceof CoreUnavailable) {
-      throw new Problem(503, 'Core Unavailable', `${error.message}. It may have been done or not: an account or deposit the core made shows in GET /accounts/:id and its transactions once the log brings it; a retry before that may make it twice`);
+      throw new Problem(503, 'Core Unavailable', `${error.message}. ${error.notDone ? 'Nothing was done: start the core server, then retry' : ifUnknown}`);
     }
     throw error;
   }
 }
+
+const MADE_OR_NOT = 'It may have been done or not: an account or deposit the core made shows in GET /accounts/:id and its transactions once the log brings it; a retry before that may make it twice';
 
 export function adminRoutes({ bank, logger = silentLogger }: AppDeps) {
   const schemas = moneySchemas(bank.settings.maxAmountWon);
@@ -31,7 +36,7 @@ export function adminRoutes({ bank, logger = silentLogger }: AppDeps) {
 
   app.post('/customers', async (c) => {
     const body = await readJson(c, schemas.newCustomer);
-    const { customerId, token, accountId } = await onCore(() => bank.ops.openCustomer(body.name, body.openingBalance));
+    const { customerId, token, accountId } = await onCore(() => bank.ops.openCustomer(body.name, body.openingBalance), MADE_OR_NOT);
     return c.json({ customer: { id: customerId, name: body.name }, token, account: { id: accountId, balance: body.openingBalance } }, 201);
   });
 
@@ -40,7 +45,7 @@ export function adminRoutes({ bank, logger = silentLogger }: AppDeps) {
     const body = await readJson(c, schemas.newAccount);
     const customer = bank.channel.customer(customerId);
     if (customer === undefined) throw notFound(`no customer ${customerId}`);
-    const account = await onCore(() => bank.ops.openAccount(customer.id, customer.name, body.openingBalance));
+    const account = await onCore(() => bank.ops.openAccount(customer.id, customer.name, body.openingBalance), MADE_OR_NOT);
     return c.json({ account: { id: account.accountId, balance: account.balanceWon } }, 201);
   });
 
@@ -65,7 +70,7 @@ export function adminRoutes({ bank, logger = silentLogger }: AppDeps) {
 
   app.post('/deposits', async (c) => {
     const body = await readJson(c, schemas.deposit);
-    const posting = await onCore(() => bank.ops.deposit({ accountId: body.accountId, amountWon: body.amount, fromBank: body.fromBank, fromName: body.fromName }));
+    const posting = await onCore(() => bank.ops.deposit({ accountId: body.accountId, amountWon: body.amount, fromBank: body.fromBank, fromName: body.fromName }), MADE_OR_NOT);
     if (posting === 'unknown-account') throw notFound(`no account ${body.accountId}`);
     return c.json({ accountId: posting.accountId, ...historyItemJson(posting) }, 201);
   });
@@ -76,7 +81,7 @@ export function adminRoutes({ bank, logger = silentLogger }: AppDeps) {
       throw new Problem(409, 'Fault Queue Full', `at most ${MAX_QUEUED_FAULTS} faults may be queued; DELETE /admin/faults to clear them`);
     }
     if (bank.split && body.pipe === 'log') {
-      throw new Problem(409, 'Not In Split Mode', 'log faults apply where records are published, which in the split mode is the core process; link faults (request, response) apply here, at the channel\'s end of the link');
+      throw new Problem(409, 'Not Available In Split Mode', 'log faults apply where records are published, which in the split mode is the core process; link faults (request, response) apply here, at the channel\'s end of the link');
     }
     const queued = { pipe: body.pipe, action: body.action, count: body.count, delayMs: body.delayMs ?? 0, messages: body.messages };
     bank.faults.add(queued);
@@ -92,7 +97,7 @@ export function adminRoutes({ bank, logger = silentLogger }: AppDeps) {
 
   app.post('/restart', async (c) => {
     const { side } = await readJson(c, restart);
-    await onCore(() => bank.ops.restart(side));
+    await onCore(() => bank.ops.restart(side), 'The core may or may not have restarted; a restart is safe to ask for again');
     return c.json({ side, status: 'restarted', transfersInFlight: bank.channel.unfinishedCount() });
   });
 
