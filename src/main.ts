@@ -32,7 +32,6 @@ const DEMO_CUSTOMERS = [
   ['Lee Junho', 500_000],
 ] as const;
 
-
 /** Binds the port before anything is opened or written; requests before the bank is up get a 503. */
 function listen(server: Server, config: Config): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
@@ -157,8 +156,7 @@ async function main(): Promise<void> {
       return undefined;
     });
   }
-  // The event log: the embedded one, or JetStream (EVENT_LOG). The split mode's channel
-  // (--channel, npm run start:channel) needs JetStream: the core is another process.
+  // The event log: the embedded one, or JetStream (EVENT_LOG); in the split mode this process reads it only.
   let jet: JetStreamConnection | null = null;
   if (config.eventLog !== null) {
     const settings = jetstreamSettingsOf(config.eventLog);
@@ -198,7 +196,8 @@ async function main(): Promise<void> {
   try {
     bank.start();
   } catch (error) {
-    // Such as a log that holds another bank's records (src/core/core-banking.ts): nothing is written.
+    // Such as a log that holds another bank's records (src/core/core-banking.ts): the databases
+    // were opened (and stay, empty on a first start), but nothing of the bank is written.
     server.close();
     bank.close();
     await nats?.close();
