@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { coreRules, DEFAULT_SETTINGS } from './bank.ts';
 import { bankSettingsOf, jetstreamSettingsOf } from './config.ts';
-import { configOrExit, refuse, SAME_SIGNAL_MS } from './process-start.ts';
+import { configOrExit, refuse, takeStopSignals } from './process-start.ts';
 import { createCoreBanking } from './core/core-banking.ts';
 import { createSystemClock } from './lib/clock.ts';
 import { DataDirBusy, lockDataDir } from './lib/data-dir-lock.ts';
@@ -25,28 +25,8 @@ async function main(): Promise<void> {
   const config = configOrExit(process.env);
   const logger = createLogger({ level: config.logLevel, pretty: process.stdout.isTTY }).child({ side: 'core' });
   if (config.eventLog === null) refuse(logger, 'EVENT_LOG must be set for the core server (nats://host:port): it meets the channel only through NATS', 2);
-  let first: { signal: NodeJS.Signals; at: number } | null = null;
-  let stop: (() => Promise<void>) | null = null;
-  const onSignal = (signal: NodeJS.Signals) => {
-    // As the channel server: the same signal again within SAME_SIGNAL_MS is npm passing Ctrl-C
-    // on; any other second signal exits at once.
-    if (first !== null) {
-      if (first.signal === signal && performance.now() - first.at < SAME_SIGNAL_MS) return;
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    }
-    first = { signal, at: performance.now() };
-    logger.info({ signal }, 'stopping the core');
-    if (stop === null) process.exit(0);
-    stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'the core did not stop cleanly');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // Handlers first; a signal that comes before the core is up stops it once it is.
+  const signals = takeStopSignals(logger);
 
   let release: () => void;
   try {
@@ -112,7 +92,8 @@ async function main(): Promise<void> {
     }
   }
   const ops = serveCoreOps(connection.nats, settings.subjectPrefix, perform, logger);
-  stop = async () => {
+  const stop = async () => {
+    logger.info({ signal: signals.first }, 'stopping the core');
     ops.close();
     link.close();
     core.stop();
@@ -121,6 +102,15 @@ async function main(): Promise<void> {
     logger.info('stopped: core.db closed, DATA_DIR released');
   };
   logger.info({ dataDir: config.dataDir, eventLog: settings.url, stream: settings.stream }, 'scrollbank core ready: taking link requests and operator calls over NATS');
+  signals.onStop(() =>
+    stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'the core did not stop cleanly');
+        process.exit(1);
+      },
+    ),
+  );
 }
 
 main().catch((error: unknown) => {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createBank, type Bank } from './bank.ts';
 import { ADMIN_TOKEN_FILE, bankSettingsOf, DEMO_TOKENS_FILE, jetstreamSettingsOf, type Config } from './config.ts';
-import { configOrExit, refuse, SAME_SIGNAL_MS } from './process-start.ts';
+import { configOrExit, refuse, takeStopSignals } from './process-start.ts';
 import { openJetStream, type JetStreamConnection } from './net/jetstream-log.ts';
 import { channelLinkOverNats, CoreUnavailable, remoteCoreOps } from './net/nats-link.ts';
 import { createSystemClock } from './lib/clock.ts';
@@ -96,21 +96,8 @@ async function main(): Promise<void> {
   // another process. Checked with the configuration, before anything is written.
   const channelOnly = process.argv.includes('--channel');
   if (config.eventLog === null && channelOnly) refuse(logger, 'EVENT_LOG must be set for the channel server (nats://host:port): it meets the core only through NATS', 2);
-  // Handlers first: a signal with none would end the process the instant it arrives, mid-start
-  // or right after the listening line. One that comes before the bank is up stops it once it is.
-  let first: { signal: NodeJS.Signals; at: number } | null = null;
-  let stopWith: (() => void) | null = null;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (first !== null) {
-      if (first.signal === signal && performance.now() - first.at < SAME_SIGNAL_MS) return;
-      logger.warn({ signal }, 'a second stop signal: exiting at once');
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    }
-    first = { signal, at: performance.now() };
-    stopWith?.();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // Handlers first; a signal that comes before the bank is up stops it once it is.
+  const signals = takeStopSignals(logger);
   // The app comes once the bank is up; until then (a few ms) the port answers 503.
   let handle: ((request: Request, env: unknown) => Response | Promise<Response>) | null = null;
   const starting = new Problem(503, 'Starting', 'the bank is starting; try again in a moment');
@@ -232,7 +219,7 @@ async function main(): Promise<void> {
     });
   });
   const stop = () => {
-    logger.info({ signal: first?.signal, graceMs: SHUTDOWN_GRACE_MS }, 'stopping: no new connections; in-flight requests may finish');
+    logger.info({ signal: signals.first, graceMs: SHUTDOWN_GRACE_MS }, 'stopping: no new connections; in-flight requests may finish');
     stopping.abort();
     for (const res of answering) if (!res.headersSent) res.setHeader('Connection', 'close');
     const cut = setTimeout(() => {
@@ -251,10 +238,8 @@ async function main(): Promise<void> {
     });
     server.closeIdleConnections();
   };
-  stopWith = stop;
   logger.info(`scrollbank listening on http://${config.host ?? 'localhost'}:${address.port} (data in ${config.dataDir})`);
-  // A signal that came while the bank was starting stops it now that it is up.
-  if ((first as { signal: NodeJS.Signals } | null) !== null) stop();
+  signals.onStop(stop);
 }
 
 main().catch((error: unknown) => {
