@@ -7,7 +7,7 @@
  * that act on the core (open an account, a deposit, a restart) are NATS request/reply; the
  * core answers once what it did is durable.
  */
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { DepositInput } from '../core/core-banking.ts';
 import type { Logger } from '../lib/logger.ts';
 import { createCarrier, type Link, type LinkOptions } from './link.ts';
@@ -22,23 +22,32 @@ const subjects = (prefix: string) => ({
   ops: `${prefix}.core.ops`,
 });
 
+/**
+ * Takes each message on `subject` as JSON: `take` gets it with the raw message (an operator
+ * call answers on it); one that does not parse goes to `unreadable`, or is dropped with a warning.
+ */
+function subscribeJson<T>(nc: NatsConnection, subject: string, what: string, logger: Logger | undefined, take: (message: T, raw: Msg) => void, unreadable?: (raw: Msg) => void): Subscription {
+  return nc.subscribe(subject, {
+    callback: (error, msg) => {
+      if (error !== null) return logger?.warn({ err: error.message, subject }, `the ${what} subscription failed`);
+      let message: T;
+      try {
+        message = msg.json<T>();
+      } catch {
+        if (unreadable !== undefined) return unreadable(msg);
+        return logger?.warn({ subject: msg.subject }, `an unreadable ${what} was dropped`);
+      }
+      take(message, msg);
+    },
+  });
+}
+
 /** The channel's end: requests out through the faults, answers in through the faults. */
 export function channelLinkOverNats(nc: NatsConnection, prefix: string, options: LinkOptions, logger?: Logger): Link & { close(): void } {
   const s = subjects(prefix);
   const carry = createCarrier(options);
   let toChannel: ((m: LinkResponse) => void) | null = null;
-  const sub: Subscription = nc.subscribe(s.response, {
-    callback: (error, msg) => {
-      if (error !== null) return logger?.warn({ err: error.message }, 'the link subscription failed');
-      let message: LinkResponse;
-      try {
-        message = msg.json<LinkResponse>();
-      } catch {
-        return logger?.warn({ subject: msg.subject }, 'an unreadable link answer was dropped');
-      }
-      carry('response', message, (w) => toChannel?.(w));
-    },
-  });
+  const sub = subscribeJson<LinkResponse>(nc, s.response, 'link answer', logger, (message) => carry('response', message, (w) => toChannel?.(w)));
   return {
     request: (m) => carry('request', m, (w) => nc.publish(s.request, JSON.stringify(w))),
     onResponse: (h) => {
@@ -58,18 +67,7 @@ export function channelLinkOverNats(nc: NatsConnection, prefix: string, options:
 export function coreLinkOverNats(nc: NatsConnection, prefix: string, logger?: Logger): Link & { close(): void } {
   const s = subjects(prefix);
   let toCore: ((m: LinkRequest) => void) | null = null;
-  const sub = nc.subscribe(s.request, {
-    callback: (error, msg) => {
-      if (error !== null) return logger?.warn({ err: error.message }, 'the link subscription failed');
-      let message: LinkRequest;
-      try {
-        message = msg.json<LinkRequest>();
-      } catch {
-        return logger?.warn({ subject: msg.subject }, 'an unreadable link request was dropped');
-      }
-      toCore?.(message);
-    },
-  });
+  const sub = subscribeJson<LinkRequest>(nc, s.request, 'link request', logger, (message) => toCore?.(message));
   return {
     onRequest: (h) => {
       toCore = h;
@@ -146,20 +144,18 @@ export function remoteCoreOps(nc: NatsConnection, prefix: string, timeoutMs = CO
 /** The core's side of the operator's calls: `perform` answers each once its change is durable. */
 export function serveCoreOps(nc: NatsConnection, prefix: string, perform: (op: CoreOp) => Promise<unknown>, logger?: Logger): { close(): void } {
   const s = subjects(prefix);
-  const sub = nc.subscribe(s.ops, {
-    callback: (error, msg) => {
-      if (error !== null) return logger?.warn({ err: error.message }, 'the operator subscription failed');
-      let op: CoreOp;
-      try {
-        op = msg.json<CoreOp>();
-      } catch {
-        return void msg.respond(JSON.stringify({ ok: false, error: 'an unreadable operator call' } satisfies CoreOpReply));
-      }
+  const answer = (raw: Msg, reply: CoreOpReply) => void raw.respond(JSON.stringify(reply));
+  const sub = subscribeJson<CoreOp>(
+    nc,
+    s.ops,
+    'operator call',
+    logger,
+    (op, raw) =>
       perform(op).then(
-        (value) => msg.respond(JSON.stringify({ ok: true, value: value ?? null } satisfies CoreOpReply)),
-        (e: unknown) => msg.respond(JSON.stringify({ ok: false, error: e instanceof Error ? e.message : String(e) } satisfies CoreOpReply)),
-      );
-    },
-  });
+        (value) => answer(raw, { ok: true, value: value ?? null }),
+        (e: unknown) => answer(raw, { ok: false, error: e instanceof Error ? e.message : String(e) }),
+      ),
+    (raw) => answer(raw, { ok: false, error: 'an unreadable operator call' }),
+  );
   return { close: () => sub.unsubscribe() };
 }
