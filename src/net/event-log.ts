@@ -79,6 +79,44 @@ export type EventLogOptions = {
   onAppendTimed?: (durationMs: number) => void;
 };
 
+/**
+ * The consumers' wake-ups and the pause fault, as both logs have them: subscribers are woken
+ * once, later on the clock (after `delayMs`), however often `notify` is called before then; a
+ * paused log wakes no one, and its resume wakes everyone.
+ */
+export function createWakeUps(clock: Clock, delayMs: () => number = () => 0) {
+  const listeners = new Set<() => void>();
+  let armed = false;
+  let paused = false;
+  function notify(): void {
+    if (armed || paused) return;
+    armed = true;
+    clock.setTimeout(() => {
+      armed = false;
+      for (const l of [...listeners]) l();
+    }, delayMs());
+  }
+  return {
+    notify,
+    subscribe(listener: () => void): () => void {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    subscribers: (): number => listeners.size,
+    pause(): void {
+      paused = true;
+    },
+    resume(): void {
+      if (!paused) return;
+      paused = false;
+      notify();
+    },
+    get paused(): boolean {
+      return paused;
+    },
+  };
+}
+
 export function createEventLog(db: Db, clock: Clock, faults: FaultQueue, options: EventLogOptions = {}): EventLog {
   const insert = db.prepare('INSERT INTO records (key, record, appended_at) VALUES (?, ?, ?)');
   const readFrom = db.prepare('SELECT log_offset AS offset, record FROM records WHERE log_offset >= ? ORDER BY log_offset LIMIT ?');
@@ -88,18 +126,7 @@ export function createEventLog(db: Db, clock: Clock, faults: FaultQueue, options
     'INSERT INTO producer_positions (producer, position) VALUES (?, ?) ON CONFLICT (producer) DO UPDATE SET position = excluded.position',
   );
   let commits = 0;
-  const listeners = new Set<() => void>();
-  let notifyArmed = false;
-  let paused = false;
-
-  function notify(): void {
-    if (notifyArmed || paused) return;
-    notifyArmed = true;
-    clock.setTimeout(() => {
-      notifyArmed = false;
-      for (const l of [...listeners]) l();
-    }, options.wakeDelayMs?.() ?? 0);
-  }
+  const wake = createWakeUps(clock, options.wakeDelayMs);
 
   const append = db.transaction((records: LogRecord[], position: ProducerPosition | undefined) => {
     const at = clock.now();
@@ -112,7 +139,7 @@ export function createEventLog(db: Db, clock: Clock, faults: FaultQueue, options
     append(records, position);
     commits++;
     options.onAppendTimed?.(performance.now() - started);
-    if (records.length > 0) notify();
+    if (records.length > 0) wake.notify();
   }
 
   return {
@@ -133,26 +160,17 @@ export function createEventLog(db: Db, clock: Clock, faults: FaultQueue, options
       return commits;
     },
     read(fromOffset, maxRecords) {
-      if (paused) return [];
+      if (wake.paused) return [];
       const rows = readFrom.all(fromOffset, maxRecords) as { offset: number; record: string }[];
       return rows.map((r) => ({ offset: r.offset, record: JSON.parse(r.record) as LogRecord }));
     },
     endOffset: () => (maxOffset.get() as number) + 1,
     readableFrom: (offset) => offset,
-    pause() {
-      paused = true;
-    },
-    resume() {
-      if (!paused) return;
-      paused = false;
-      notify();
-    },
+    pause: wake.pause,
+    resume: wake.resume,
     get paused() {
-      return paused;
+      return wake.paused;
     },
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
+    subscribe: wake.subscribe,
   };
 }

@@ -10,7 +10,7 @@
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
-import type { LogEntry } from './event-log.ts';
+import { createWakeUps, type LogEntry } from './event-log.ts';
 import { retryWaitMs, sleep, type JetStreamLogSettings, type StreamStart } from './jetstream-streams.ts';
 import type { LogRecord } from './messages.ts';
 
@@ -42,10 +42,9 @@ export type ReaderDeps = {
 export function createReader(deps: ReaderDeps) {
   const { js, jsm, settings, clock, logger, end } = deps;
   const logSubjects = `${settings.subjectPrefix}.log.>`;
-  const listeners = new Set<() => void>();
+  const wake = createWakeUps(clock);
+  const notify = wake.notify;
   let closed = false;
-  let notifyArmed = false;
-  let paused = false;
   let buffer: LogEntry[] = [];
   /** The reader's generation: a seek starts a new one, and the old one's messages are dropped. */
   let generation = 0;
@@ -60,15 +59,6 @@ export function createReader(deps: ReaderDeps) {
   /** Set when the stream ends below the reader's position, or was made again: read again from here. */
   let restartAt: number | null = null;
   let created = deps.start.created;
-
-  function notify(): void {
-    if (notifyArmed || paused) return;
-    notifyArmed = true;
-    clock.setTimeout(() => {
-      notifyArmed = false;
-      for (const l of [...listeners]) l();
-    }, 0);
-  }
 
   function noteGap(from: number, to: number): void {
     const last = gaps[gaps.length - 1];
@@ -150,7 +140,7 @@ export function createReader(deps: ReaderDeps) {
   let lastRecordAt = 0;
   let lastLookAt = 0;
   const watch = setInterval(() => {
-    if (readerNext === null || closed || paused) return;
+    if (readerNext === null || closed || wake.paused) return;
     const now = performance.now();
     if (now - lastRecordAt < STREAM_WATCH_IDLE_MS && now - lastLookAt < STREAM_WATCH_BUSY_MS) return;
     lastLookAt = now;
@@ -206,13 +196,13 @@ export function createReader(deps: ReaderDeps) {
   }
 
   function read(fromOffset: number, maxRecords: number): LogEntry[] {
-    if (paused || closed) return [];
+    if (wake.paused || closed) return [];
     if (readerNext === null || fromOffset < floor || fromOffset > readerNext) {
       startReader(fromOffset);
       return [];
     }
     // What is below the asked offset is consumed: the buffer lets it go, and the gaps below it.
-    gaps = gaps.filter((g) => g.to > fromOffset);
+    if (gaps.length > 0) gaps = gaps.filter((g) => g.to > fromOffset);
     let drop = 0;
     while (drop < buffer.length && buffer[drop]!.offset < fromOffset) drop++;
     if (drop > 0) buffer = buffer.slice(drop);
@@ -232,24 +222,18 @@ export function createReader(deps: ReaderDeps) {
     /** The reader's next offset (null: none): the log's end counts what it has fetched. */
     next: (): number | null => readerNext,
     /** Caught up with the stream's end, or waiting for the consumer (on the clock) to move past a gap or back to a restart. */
-    settled: (): boolean => readerNext === null || paused || readerNext > end.last || restartAt !== null || gaps.length > 0,
+    settled: (): boolean => readerNext === null || wake.paused || readerNext > end.last || restartAt !== null || gaps.length > 0,
     subscribe(listener: () => void): () => void {
-      listeners.add(listener);
+      const unsubscribe = wake.subscribe(listener);
       return () => {
-        listeners.delete(listener);
-        if (listeners.size === 0) stopReader();
+        unsubscribe();
+        if (wake.subscribers() === 0) stopReader();
       };
     },
-    pause(): void {
-      paused = true;
-    },
-    resume(): void {
-      if (!paused) return;
-      paused = false;
-      notify();
-    },
+    pause: wake.pause,
+    resume: wake.resume,
     get paused(): boolean {
-      return paused;
+      return wake.paused;
     },
     async close(): Promise<void> {
       closed = true;
