@@ -72,14 +72,19 @@ export function makeBank(options: TestBankOptions = {}): TestBank {
 
 let streams = 0;
 
+/** Settings for a stream of the test's own on `url` (a name no other test in this process uses). */
+export function testStreamSettings(url: string, extra: Partial<Omit<JetStreamLogSettings, 'url' | 'stream' | 'subjectPrefix'>> = {}): JetStreamLogSettings {
+  const name = `T${process.pid}_${++streams}`;
+  return { ...DEFAULT_JETSTREAM_SETTINGS, ...extra, url, stream: name, subjectPrefix: name.toLowerCase() };
+}
+
 /** A bank on either log; on 'nats', a stream of its own on the shared nats-server, deleted after. */
 export async function openTestBank(options: TestBankOptions = {}): Promise<TestBank> {
   if (options.log !== 'nats') return makeBank(options);
   const own = options.eventLogOn;
   if (own !== undefined) return assemble(options, (parts) => own.eventLog(parts), () => own.close());
   const server = await sharedNatsServer();
-  const name = `T${process.pid}_${++streams}`;
-  const settings: JetStreamLogSettings = { ...DEFAULT_JETSTREAM_SETTINGS, ...options.jetstream, url: server.url, stream: name, subjectPrefix: name.toLowerCase() };
+  const settings = testStreamSettings(server.url, options.jetstream);
   const connection = await openJetStream(settings, { logger: options.logger ?? testLogger() });
   return assemble(options, (parts) => connection.eventLog(parts), async () => {
     await connection.close();

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { bankProcess, type BankProcess } from './bank-process.ts';
 import { checkDatabases, openReadOnly, type AcknowledgedTransfer } from './db-checks.ts';
+import { call, type Json, type Reply } from './http-call.ts';
 
 const SEED = Number(process.env['CRASH_SEED'] ?? 1);
 const ADMIN_TOKEN = 'crash-test-admin-token-0001';
@@ -60,23 +61,7 @@ const between = (random: Random, [min, max]: readonly [number, number]) => min +
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------
-// HTTP, to 127.0.0.1 only. A connection error (or no answer in time) throws: not acknowledged.
-
-type Json = any;
-type Reply = { status: number; body: Json };
-
-async function call(url: string, token: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}, timeoutMs = 10_000): Promise<Reply> {
-  assert.ok(url.startsWith('http://127.0.0.1:'), `traffic stays on this machine, not ${url}`);
-  const init: RequestInit = {
-    method,
-    headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers },
-    signal: AbortSignal.timeout(timeoutMs),
-  };
-  if (body !== undefined) init.body = JSON.stringify(body);
-  const response = await fetch(`${url}${path}`, init);
-  const text = await response.text();
-  return { status: response.status, body: text === '' ? null : JSON.parse(text) };
-}
+// HTTP goes through http-call.ts (127.0.0.1 only); checks run a few at a time.
 
 /** Runs `each` over `items`, `PARALLEL_CHECKS` at a time. */
 async function inParallel<T>(items: T[], each: (item: T) => Promise<void>): Promise<void> {

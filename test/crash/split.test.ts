@@ -18,6 +18,7 @@ import { remoteCoreOps } from '../../src/net/nats-link.ts';
 import { startNatsServer, type NatsServer } from '../../src/lib/nats-server.ts';
 import { bankProcess, type BankProcess } from './bank-process.ts';
 import { checkDatabases, type AcknowledgedTransfer } from './db-checks.ts';
+import { call, type Json } from './http-call.ts';
 
 const ADMIN_TOKEN = 'split-test-admin-token-0001';
 const SETTINGS = { adminToken: ADMIN_TOKEN, cutoffMs: 2_000, responseTimeoutMs: 300 };
@@ -29,22 +30,10 @@ const SETTLE_TIMEOUT_MS = 20_000;
 const PHASE_LOAD_MS = 1_500;
 const DEPOSITS_WHILE_AWAY = 4;
 
-type Json = any;
 type Customer = { customerId: number; token: string; accountId: number };
 type Ack = AcknowledgedTransfer;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function call(url: string, token: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Json }> {
-  const response = await fetch(`${url}${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text === '' ? null : JSON.parse(text) };
-}
 
 let root = '';
 let nats: NatsServer | null = null;

@@ -12,19 +12,13 @@ import { CONSUMER_NAME } from '../../src/channel/log-consumer.ts';
 import { CORE_PRODUCER } from '../../src/core/core-banking.ts';
 import { VirtualTime } from '../../src/lib/clock.ts';
 import { FaultQueue } from '../../src/net/faults.ts';
-import { DEFAULT_JETSTREAM_SETTINGS, openJetStream, type JetStreamLogSettings } from '../../src/net/jetstream-log.ts';
+import { openJetStream, type JetStreamLogSettings } from '../../src/net/jetstream-log.ts';
 import type { LogRecord } from '../../src/net/messages.ts';
-import { assertInvariants, capturingLogger, createdId, drive, drivenApp, openCustomer, openTestBank, run, stateOf, transfer, type TestBank, type TestCustomer } from '../helpers.ts';
+import { assertInvariants, capturingLogger, createdId, drive, drivenApp, openCustomer, openTestBank, run, stateOf, testStreamSettings, transfer, type TestBank, type TestCustomer } from '../helpers.ts';
 import { createApp } from '../../src/server/app.ts';
 import { sharedNatsServer, startNatsServer } from '../../src/lib/nats-server.ts';
 
 const ALL_BUT_LIVENESS = [1, 2, 3, 5, 6, 7] as const;
-let streams = 0;
-
-async function settingsOn(url: string, extra: Partial<JetStreamLogSettings> = {}): Promise<JetStreamLogSettings> {
-  const name = `J${process.pid}_${++streams}`;
-  return { ...DEFAULT_JETSTREAM_SETTINGS, url, stream: name, subjectPrefix: name.toLowerCase(), ...extra };
-}
 
 async function streamState(url: string, stream: string) {
   const nc = await connect({ servers: url });
@@ -42,7 +36,7 @@ const coreSeqsOf = (bank: TestBank, c: TestCustomer) => bank.core.readModel().po
 
 test('a relay that publishes the same outbox rows again is stored once: msgID de-duplication', async () => {
   const server = await sharedNatsServer();
-  const settings = await settingsOn(server.url);
+  const settings = testStreamSettings(server.url);
   const connection = await openJetStream(settings);
   const log = connection.eventLog({ clock: new VirtualTime().clock(), faults: new FaultQueue() });
   try {
@@ -77,7 +71,7 @@ test('without msgIDs (a retry past the duplicate window) the copy lands twice, a
 
 test('a new process learns the relay position from the stream, and from the producers stream once retention took the records', async () => {
   const server = await sharedNatsServer();
-  const settings = await settingsOn(server.url);
+  const settings = testStreamSettings(server.url);
   const first = await openJetStream(settings);
   const log = first.eventLog({ clock: new VirtualTime().clock(), faults: new FaultQueue() });
   log.publish([opened(1), opened(2)], { producer: CORE_PRODUCER, position: 7, ids: [6, 7] });
@@ -188,7 +182,7 @@ test("a bank on a fresh DATA_DIR refuses another bank's stream instead of skippi
 
 test('a nats-server restarted mid-stream loses nothing: publishes wait, the reader carries on', async () => {
   const server = await startNatsServer();
-  const settings = await settingsOn(server.url);
+  const settings = testStreamSettings(server.url);
   const connection = await openJetStream(settings);
   const time = new VirtualTime();
   const log = connection.eventLog({ clock: time.clock(), faults: new FaultQueue() });
@@ -229,7 +223,7 @@ test('a nats-server restarted mid-stream loses nothing: publishes wait, the read
 
 test('a server away for long fills the publisher up to its bound, then the relay waits and the rows wait in the outbox', async () => {
   const server = await startNatsServer();
-  const settings = { ...(await settingsOn(server.url)), maxQueued: 10 };
+  const settings = testStreamSettings(server.url, { maxQueued: 10 });
   const connection = await openJetStream(settings);
   const bank = await openTestBank({ log: 'nats', eventLogOn: connection });
   try {
